@@ -1,0 +1,103 @@
+// Command callcore runs one callcore node: a Sinch-compatible programmable
+// voice platform. All logic lives in internal/app; this file parses flags,
+// loads the configuration, sets up logging and waits for a signal.
+//
+//	callcore -config /etc/callcore/callcore.yml   run a node
+//	callcore                                      run the embedded demo node
+//	callcore -config FILE -check                  validate FILE and exit
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/callcore/callcore/internal/app"
+	"github.com/callcore/callcore/internal/config"
+)
+
+//go:embed demo.yml
+var demoConfig []byte
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("callcore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", os.Getenv("CALLCORE_CONFIG"), "configuration `file` (env CALLCORE_CONFIG); empty runs the embedded demo node")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "how long to wait for the node to stop after SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+
+	var cfg *config.Config
+	var err error
+	demo := *path == ""
+	if demo {
+		cfg, err = config.Parse("demo.yml (embedded)", demoConfig)
+	} else {
+		cfg, err = config.Load(*path)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "callcore: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintln(stderr, "callcore: configuration is valid")
+		return 0
+	}
+
+	log := newLogger(cfg.Log, stderr)
+	if demo {
+		// The one place a secret is printed: the demo app's credentials, so a
+		// developer can point an SDK at the node. Never in a log line.
+		a := cfg.Apps[0]
+		fmt.Fprintf(stderr, "callcore demo node (in-memory store)\n  API:        %s\n  app key:    %s\n  app secret: %s\n  callbacks:  %s\n\n",
+			cfg.API.BaseURL, a.Key, a.Secret.Reveal(), a.CallbackURL)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	node, err := app.New(cfg, app.Options{Logger: log})
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		return 1
+	}
+	if err := node.Start(ctx); err != nil {
+		log.Error("start-up failed", "err", err)
+		_ = node.Stop(context.Background())
+		return 1
+	}
+	<-ctx.Done()
+	stop() // a second signal now kills the process
+	log.Info("stopping", "timeout", *stopTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), *stopTimeout)
+	defer cancel()
+	if err := node.Stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stop failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

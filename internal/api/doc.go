@@ -1,0 +1,11 @@
+// Package api serves callcore's REST API over echo/v4: the Sinch Calling API v1
+// routes (/calling/v1/...) and the application-management routes
+// (/v1/configuration/..., /v1/calling/query/...), all mounted at the root of
+// one listener so that every Sinch SDK's request signature matches (see
+// shared/reference/sinch-voice-api.md §4.3 and §10).
+//
+// Every route is authenticated with Basic or Application (HMAC-SHA256) auth,
+// reads its body under a size limit, and answers errors with the Sinch error
+// body {errorCode, message, reference}, where reference is the request id that
+// also appears in the node's logs. This is the only package importing echo.
+package api

@@ -1,0 +1,245 @@
+// Package app is callcore's composition root: it builds every component from
+// the configuration, starts the listeners and stops everything again in
+// reverse order. It is the only package that imports all others.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/internal/api"
+	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/store"
+	"github.com/callcore/callcore/internal/store/memstore"
+	"github.com/callcore/callcore/internal/store/redisstore"
+)
+
+// Options are the process-level dependencies of an App.
+type Options struct {
+	// Logger is the root logger; nil discards.
+	Logger *slog.Logger
+	// Registry receives every metric; nil creates one with the Go runtime and
+	// process collectors.
+	Registry *prometheus.Registry
+}
+
+// App is one callcore node.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    store.Store
+	api      *api.Server
+
+	apiSrv, opsSrv *http.Server
+	apiLn, opsLn   net.Listener
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+	onStop   []namedStop // run LIFO
+}
+
+type namedStop struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// New builds a node from cfg. It connects to the store and seeds it with the
+// configured applications' callback URLs and numbers, but binds no listener:
+// Start does. Start-up work against the store is bounded by 10 seconds.
+func New(cfg *config.Config, opts Options) (*App, error) {
+	ctx := context.Background()
+	a := &App{cfg: cfg, log: opts.Logger, registry: opts.Registry}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.log = a.log.With("node", cfg.Node.ID, "region", cfg.Node.Region)
+	if a.registry == nil {
+		a.registry = prometheus.NewRegistry()
+		a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	st, err := openStore(cfg, a.registry)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	a.addStop("store", func(context.Context) error { return st.Close() })
+	if err := a.seed(ctx); err != nil {
+		_ = a.Stop(ctx)
+		return nil, err
+	}
+
+	secrets := make(map[string]string, len(cfg.Apps))
+	for _, app := range cfg.Apps {
+		secrets[app.Key] = app.Secret.Reveal()
+	}
+	verifier := &events.Verifier{
+		Lookup: func(key string) (string, bool) { s, ok := secrets[key]; return s, ok },
+		Window: cfg.API.TimestampWindow,
+	}
+	a.api, err = api.New(api.Options{
+		Store:      st,
+		Verifier:   verifier,
+		Logger:     a.log.With("component", "api"),
+		Registerer: a.registry,
+		BodyLimit:  int64(cfg.API.BodyLimit),
+		Currency:   cfg.Billing.Currency,
+	})
+	if err != nil {
+		_ = a.Stop(ctx)
+		return nil, err
+	}
+	return a, nil
+}
+
+func openStore(cfg *config.Config, reg prometheus.Registerer) (store.Store, error) {
+	url := cfg.Store.RedisURL.Reveal()
+	if url == "" {
+		return memstore.New(), nil
+	}
+	st, err := redisstore.Open(url, "callcore:"+cfg.Node.Region, redisstore.WithMetrics(redisstore.NewMetrics(reg)))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
+}
+
+// seed puts the configured applications into the store without overwriting
+// what the management API changed since: callback URLs only when the store
+// has none for the app, numbers only when no other app holds them.
+func (a *App) seed(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, app := range a.cfg.Apps {
+		cb := store.Callbacks{Primary: app.CallbackURL, Fallback: app.FallbackURL}
+		if _, err := a.store.SeedCallbacks(ctx, app.Key, cb); err != nil {
+			return fmt.Errorf("seeding callbacks of app %s: %w", app.Key, err)
+		}
+		for _, n := range app.Numbers {
+			cur, err := a.store.GetNumber(ctx, n)
+			switch {
+			case err == nil && cur.AppKey != "":
+				if cur.AppKey != app.Key {
+					a.log.Warn("configured number is assigned to another app; left as it is",
+						"app_key", app.Key, "holder_app_key", cur.AppKey)
+				}
+				continue
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("seeding numbers of app %s: %w", app.Key, err)
+			case err == nil:
+				// Known and unassigned: unassigned through the API since, leave it.
+				continue
+			}
+			if err := a.store.AssignNumbers(ctx, app.Key, "voice", []string{n}); err != nil && !errors.Is(err, store.ErrNumberTaken) {
+				return fmt.Errorf("seeding numbers of app %s: %w", app.Key, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) addStop(name string, fn func(context.Context) error) {
+	a.onStop = append(a.onStop, namedStop{name, fn})
+}
+
+// Start binds the API and ops listeners and serves them. The node is ready
+// when Start returns.
+func (a *App) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	var err error
+	if a.apiLn, err = lc.Listen(ctx, "tcp", a.cfg.API.Listen); err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	a.apiSrv = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.With("component", "api").Handler(), slog.LevelWarn),
+	}
+	a.addStop("api listener", a.apiSrv.Shutdown)
+	go a.serve("api", a.apiSrv, a.apiLn)
+
+	if a.cfg.Ops.Listen != "" {
+		if a.opsLn, err = lc.Listen(ctx, "tcp", a.cfg.Ops.Listen); err != nil {
+			_ = a.Stop(ctx)
+			return fmt.Errorf("ops listener: %w", err)
+		}
+		a.opsSrv = &http.Server{
+			Handler:           a.opsHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(a.log.With("component", "ops").Handler(), slog.LevelWarn),
+		}
+		a.addStop("ops listener", a.opsSrv.Shutdown)
+		go a.serve("ops", a.opsSrv, a.opsLn)
+	}
+	a.ready.Store(true)
+	a.log.Info("node started", "api", a.APIAddr(), "ops", a.OpsAddr(), "store", a.storeKind())
+	return nil
+}
+
+func (a *App) serve(name string, srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Error("listener failed", "listener", name, "err", err)
+		a.ready.Store(false)
+	}
+}
+
+func (a *App) storeKind() string {
+	if a.cfg.Store.RedisURL.Reveal() == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+// APIAddr is the bound address of the REST API listener.
+func (a *App) APIAddr() string {
+	if a.apiLn == nil {
+		return ""
+	}
+	return a.apiLn.Addr().String()
+}
+
+// OpsAddr is the bound address of the ops listener (/metrics, /healthz, /readyz).
+func (a *App) OpsAddr() string {
+	if a.opsLn == nil {
+		return ""
+	}
+	return a.opsLn.Addr().String()
+}
+
+// Stop turns the node not-ready, then stops its parts in reverse order of
+// start, each bounded by ctx. It is idempotent and joins the errors.
+func (a *App) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		a.ready.Store(false)
+		var errs []error
+		for i := len(a.onStop) - 1; i >= 0; i-- {
+			s := a.onStop[i]
+			if err := s.fn(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping %s: %w", s.name, err))
+			}
+		}
+		a.stopErr = errors.Join(errs...)
+		a.log.Info("node stopped", "err", a.stopErr)
+	})
+	return a.stopErr
+}
