@@ -1,0 +1,266 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a node's configuration. Get one from Load or Parse, which apply
+// the defaults and validate every field; the rules below are enforced there.
+type Config struct {
+	Node    Node    `yaml:"node"`
+	API     API     `yaml:"api"`
+	Ops     Ops     `yaml:"ops"`
+	SIP     SIP     `yaml:"sip"`
+	Media   Media   `yaml:"media"`
+	Store   Store   `yaml:"store"`
+	PSTN    PSTN    `yaml:"pstn"`
+	Billing Billing `yaml:"billing"`
+	Log     Log     `yaml:"log"`
+	Apps    []App   `yaml:"apps"`
+}
+
+// Node identifies this node.
+type Node struct {
+	// ID names the node, unique within its region: required, 1-32 of
+	// a-z, 0-9 and "-", starting and ending with a letter or digit.
+	ID string `yaml:"id"`
+	// Region is the region the node serves: required, 2-10 of a-z and
+	// 0-9. Sinch's regions are euc1, use1, sae1, apse1 and apse2; any
+	// other short name (e.g. "dev") is accepted for self-hosted layouts.
+	Region string `yaml:"region"`
+}
+
+// API is the REST API listener (Sinch calling and management paths).
+type API struct {
+	// Listen is the HOST:PORT to bind. Default "127.0.0.1:8080". Port 0
+	// picks a free port (tests). An empty host binds every interface.
+	Listen string `yaml:"listen"`
+	// BaseURL is how customers reach this API, used in callResourceUrl:
+	// an absolute http or https URL without credentials, query, fragment
+	// or trailing slash. Default "http://" + Listen, which requires Listen
+	// to name a specific host (not empty, 0.0.0.0 or ::). With port 0 the
+	// default is not a reachable URL; set it explicitly or derive it from
+	// the bound address.
+	BaseURL string `yaml:"base_url"`
+	// BodyLimit is the largest accepted request body. Default 1MiB; must
+	// be between 1KiB and 64MiB.
+	BodyLimit ByteSize `yaml:"body_limit"`
+	// TimestampWindow is how far a signed request's x-timestamp may be
+	// from the node's clock, either way. Default 10m; must be > 0 and
+	// <= 24h.
+	TimestampWindow Duration `yaml:"timestamp_window"`
+}
+
+// Ops is the operator listener (/metrics, /healthz, /readyz).
+type Ops struct {
+	// Listen is the HOST:PORT to bind. When the key is absent it defaults
+	// to "127.0.0.1:9090"; an explicitly empty value (listen: "") disables
+	// the ops listener.
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the ops listener is configured.
+func (o Ops) Enabled() bool { return o.Listen != "" }
+
+// SIP is the SIP signalling listener (UDP and TCP).
+type SIP struct {
+	// Listen is the HOST:PORT to bind. Default "127.0.0.1:5060". Port 0
+	// is allowed (tests).
+	Listen string `yaml:"listen"`
+	// PublicHost is the host name or IP address put into Via and Contact
+	// headers and SDP. Default: the host of Listen, which must then be a
+	// specific host (not empty, 0.0.0.0 or ::).
+	PublicHost string `yaml:"public_host"`
+}
+
+// Media configures RTP.
+type Media struct {
+	// RTPPorts is the UDP port range for RTP, "MIN-MAX" inclusive, with
+	// 1024 <= MIN < MAX <= 65535 and MIN even. Default "20000-29999".
+	RTPPorts PortRange `yaml:"rtp_ports"`
+}
+
+// Store selects the state store.
+type Store struct {
+	// RedisURL is "" for the in-memory store (one node), or a redis://,
+	// rediss:// or unix:// URL (go-redis syntax) shared by the nodes of a
+	// region. A Secret because it may carry a password.
+	RedisURL Secret `yaml:"redis_url"`
+}
+
+// PSTN configures the path to the telephone network.
+type PSTN struct {
+	// Gateway is the SIP URI calls to phone numbers are sent to: required,
+	// sip: or sips: with a host, optional user and port and ;parameters,
+	// e.g. "sip:gw.example.com:5060;transport=tcp". No password, no
+	// headers.
+	Gateway string `yaml:"gateway"`
+}
+
+// Billing configures the prices callcore reports.
+type Billing struct {
+	// Currency is the ISO 4217 code used as currencyId in rates and debits:
+	// three upper-case letters. Default "USD".
+	Currency string `yaml:"currency"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// App is one application: the key/secret pair a Sinch SDK is configured
+// with, where its callbacks go and which numbers it owns. At least one is
+// required.
+type App struct {
+	// Key is the application key: required, at most 128 bytes, no
+	// whitespace, control characters or ":" (it is the user part of Basic
+	// and Application authorization). Unique, compared case-insensitively.
+	Key string `yaml:"key"`
+	// Secret is the application secret in base64 (standard or URL
+	// alphabet, padding optional), as the Sinch dashboard shows it:
+	// required, at least one byte decoded.
+	Secret Secret `yaml:"secret"`
+	// CallbackURL receives the ICE/ACE/PIE/DiCE/Notify callbacks: required,
+	// an absolute http or https URL without credentials or fragment.
+	CallbackURL string `yaml:"callback_url"`
+	// FallbackURL is used when the primary callback times out or fails:
+	// empty, or a URL like CallbackURL.
+	FallbackURL string `yaml:"fallback_url"`
+	// Numbers are the E.164 numbers ("+46701234567") assigned to the app
+	// at start-up. Each number may appear once across all apps.
+	Numbers []string `yaml:"numbers"`
+}
+
+// App returns the application with exactly this key.
+func (c *Config) App(key string) (App, bool) {
+	for _, a := range c.Apps {
+		if a.Key == key {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+// LogValue implements slog.LogValuer with a summary that is safe to log at
+// info level: no secrets, callback URLs or phone numbers.
+func (c Config) LogValue() slog.Value {
+	backend := "memory"
+	if c.Store.RedisURL != "" {
+		backend = "redis"
+	}
+	keys := make([]string, len(c.Apps))
+	numbers := 0
+	for i, a := range c.Apps {
+		keys[i] = a.Key
+		numbers += len(a.Numbers)
+	}
+	return slog.GroupValue(
+		slog.String("node_id", c.Node.ID),
+		slog.String("region", c.Node.Region),
+		slog.String("api_listen", c.API.Listen),
+		slog.String("api_base_url", c.API.BaseURL),
+		slog.String("api_body_limit", c.API.BodyLimit.String()),
+		slog.Duration("api_timestamp_window", c.API.TimestampWindow),
+		slog.String("ops_listen", c.Ops.Listen),
+		slog.String("sip_listen", c.SIP.Listen),
+		slog.String("sip_public_host", c.SIP.PublicHost),
+		slog.String("rtp_ports", c.Media.RTPPorts.String()),
+		slog.String("store", backend),
+		slog.String("pstn_gateway", c.PSTN.Gateway),
+		slog.String("currency", c.Billing.Currency),
+		slog.String("log_level", c.Log.Level),
+		slog.String("log_format", c.Log.Format),
+		slog.Any("app_keys", keys),
+		slog.Int("numbers", numbers),
+	)
+}
+
+// Load reads and parses the configuration file at path. Problems are
+// reported as "path:LINE: reason"; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a configuration file's contents. name is used in error
+// messages ("name:LINE: PATH: reason"). It applies the defaults and returns
+// every problem found, joined with errors.Join and sorted by line; each is
+// an *Error.
+func Parse(name string, data []byte) (*Config, error) {
+	if err := checkText(name, data); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: name, Line: 1, Reason: "empty configuration"}
+		}
+		return nil, yamlError(name, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlError(name, err)
+	default:
+		return nil, &Error{File: name, Line: max(extra.Line, 1), Reason: "multiple YAML documents are not allowed"}
+	}
+	root := &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root = doc.Content[0]
+	}
+	if isNull(root) {
+		return nil, &Error{File: name, Line: max(root.Line, 1), Reason: "empty configuration"}
+	}
+
+	d := &decoder{file: name, lines: map[string]int{"": root.Line}}
+	var c Config
+	d.decode("", root, reflect.ValueOf(&c).Elem())
+	errs := d.errs
+	for _, fe := range c.normalize(d.present) {
+		if d.failed(fe.path) {
+			continue // already reported as a decoding problem
+		}
+		errs = append(errs, &Error{File: name, Line: d.lineOf(fe.path), Path: fe.path, Reason: fe.reason})
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *Error) int { return a.Line - b.Line })
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return &c, nil
+}
