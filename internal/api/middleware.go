@@ -102,7 +102,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.metrics.latency.WithLabelValues(route, req.Method).Observe(elapsed.Seconds())
 
 		level := slog.LevelInfo
-		if status >= 500 {
+		if status >= 500 && status != http.StatusNotImplemented {
 			level = slog.LevelError
 		} else if status >= 400 {
 			level = slog.LevelWarn
