@@ -57,6 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	log := newLogger(cfg.Log, stderr)
+	log.Info("configuration loaded", "config", cfg) // Config.LogValue leaves secrets out
 	if demo {
 		// The one place a secret is printed: the demo app's credentials, so a
 		// developer can point an SDK at the node. Never in a log line.

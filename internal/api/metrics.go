@@ -30,9 +30,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route", "method", "code"}),
 		latency: f.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "callcore", Subsystem: "api", Name: "request_duration_seconds",
-			Help:    "REST API request latency by route template and method.",
+			Help:    "REST API request latency by route template, method and HTTP status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"route", "method"}),
+		}, []string{"route", "method", "code"}),
 		authFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "callcore", Subsystem: "api", Name: "auth_failures_total",
 			Help: "Rejected REST API requests by authentication failure reason.",

@@ -98,8 +98,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, req.Method, strconv.Itoa(status)).Inc()
-		s.metrics.latency.WithLabelValues(route, req.Method).Observe(elapsed.Seconds())
+		code := strconv.Itoa(status)
+		s.metrics.requests.WithLabelValues(route, req.Method, code).Inc()
+		s.metrics.latency.WithLabelValues(route, req.Method, code).Observe(elapsed.Seconds())
 
 		level := slog.LevelInfo
 		if status >= 500 && status != http.StatusNotImplemented {

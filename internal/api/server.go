@@ -74,6 +74,9 @@ func New(o Options) (*Server, error) {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	// The access log's remote address is the TCP peer: forwarded headers are
+	// client-controlled and trusting them needs a configured proxy list.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Logger.SetOutput(discard{})
 	// observe renders every error itself; this only catches what escapes it.
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.renderError(c, err) }
