@@ -212,7 +212,7 @@ func TestParseErrors(t *testing.T) {
 		{"merge key", base + "log:\n  <<: {level: debug}\n",
 			`t.yml:8: log."<<": merge keys are not supported`},
 		{"custom tag", base + "log: {level: !env LOG_LEVEL}\n",
-			"t.yml:7: log.level: tag !env is not supported"},
+			"t.yml:7: log.level: tag \"!env\" is not supported"},
 		{"empty file", "", "t.yml:1: empty configuration"},
 		{"comments only", "# nothing\n", "t.yml:1: empty configuration"},
 		{"null document", "---\n~\n", "t.yml:2: empty configuration"},
@@ -552,4 +552,14 @@ func TestErrorFormat(t *testing.T) {
 	require.Equal(t, "f.yml:3: a.b: bad", (&Error{File: "f.yml", Line: 3, Path: "a.b", Reason: "bad"}).Error())
 	require.Equal(t, "f.yml:3: bad", (&Error{File: "f.yml", Line: 3, Reason: "bad"}).Error())
 	require.Equal(t, "f.yml: bad", (&Error{File: "f.yml", Reason: "bad"}).Error())
+}
+
+func TestErrorsStayOnOneLine(t *testing.T) {
+	_, err := Parse("t.yml", []byte("node: {id: a, region: euc1}\n\"bad\\nkey\": 1\nlog: {level: !%0A x}\n"))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `bad\nkey`)
+	require.Contains(t, err.Error(), `tag "!\n"`)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		require.True(t, strings.HasPrefix(line, "t.yml"), "line %q", line)
+	}
 }

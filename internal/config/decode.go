@@ -81,7 +81,7 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 		return
 	}
 	if tag := n.ShortTag(); !coreTags[tag] {
-		d.fail(path, n.Line, "tag %s is not supported", tag)
+		d.fail(path, n.Line, "tag %q is not supported", tag)
 		return
 	}
 	if isNull(n) {

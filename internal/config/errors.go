@@ -20,7 +20,9 @@ type Error struct {
 	Reason string
 }
 
-// Error formats the problem as "FILE:LINE: PATH: reason".
+// Error formats the problem as "FILE:LINE: PATH: reason". Control
+// characters that came from the file (a key or tag holding a newline) are
+// escaped, so that every problem stays on one line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
@@ -34,5 +36,25 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Reason)
+	return oneLine(b.String())
+}
+
+// oneLine escapes control characters as strconv.Quote would, leaving
+// everything else as it is.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
 	return b.String()
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
