@@ -1,0 +1,359 @@
+package call
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+const (
+	roleCaller = "caller"
+	roleCallee = "callee"
+)
+
+// leg is one party of a call. role, sip, in, out, kind and offer never
+// change; ended belongs to the actor; the media state is shared with the
+// tasks that answer and play, under mu.
+type leg struct {
+	role  string
+	sip   Leg
+	in    InboundLeg  // set for the inbound caller
+	out   OutboundLeg // set for dialled legs
+	kind  DestinationKind
+	offer []byte // inbound: the INVITE's SDP
+	ended bool   // Done fired (actor only)
+
+	mu       sync.Mutex
+	media    MediaSession
+	sdp      []byte // our SDP for this leg (answer or offer)
+	answered bool
+	early    bool // 183 with SDP sent (inbound)
+	closed   bool // media released by teardown: no new session may open
+}
+
+func (l *leg) isAnswered() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.answered
+}
+
+func (l *leg) setAnswered() {
+	l.mu.Lock()
+	l.answered = true
+	l.mu.Unlock()
+}
+
+func (l *leg) session() MediaSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.media
+}
+
+// closeMedia releases the session once; later opens fail.
+func (l *leg) closeMedia() error {
+	l.mu.Lock()
+	ms := l.media
+	l.closed = true
+	l.mu.Unlock()
+	if ms == nil {
+		return nil
+	}
+	return ms.Close()
+}
+
+func (l *leg) done() <-chan struct{} {
+	if l == nil || l.ended {
+		return nil
+	}
+	return l.sip.Done()
+}
+
+func (l *leg) events() <-chan LegEvent {
+	if l == nil || l.ended {
+		return nil
+	}
+	return l.sip.Events()
+}
+
+func (l *leg) timeout() <-chan struct{} {
+	if l == nil || l.ended {
+		return nil
+	}
+	if ms := l.session(); ms != nil {
+		return ms.Timeout()
+	}
+	return nil
+}
+
+// command is a request from the manager to the actor.
+type command struct {
+	patch    *svaml.Response
+	leg      string
+	result   chan error
+	snapshot chan Snapshot
+	drain    bool
+}
+
+// Call is one call's actor. Every field is owned by the actor goroutine;
+// tasks it spawns hand results back through inbox.
+type Call struct {
+	m      *Manager
+	log    *slog.Logger
+	snap   Snapshot
+	target CallbackTarget
+	origin string // originationType of the ICE: PSTN or MXP
+
+	inbound *Inbound
+	callout *Callout
+	caller  *leg // the inbound caller, or a customCallout's first party; nil otherwise
+	callee  *leg // the dialled party
+
+	inbox    chan func()
+	commands chan command
+	done     chan struct{}
+
+	taskGen    int
+	taskCancel context.CancelFunc
+	bridgeStop func()
+	maxDur     *time.Timer
+	maxDurC    <-chan time.Time
+
+	// suppressed is set by a connect action with suppressCallbacks: no ACE
+	// and no DiCE for the call.
+	suppressed bool
+	parked     *svaml.Park // the running park, nil when not parked
+	lastPark   *svaml.Park // what a PATCH continue returns to
+	// base is what a PATCH with continue returns to.
+	base       State
+	rejectCode int // SIP status for an unanswered caller when the call ends
+	diceSent   bool
+	tornDown   bool
+	lastAction string
+}
+
+// run is the actor loop. It returns when the call has ended.
+func (c *Call) run(ctx context.Context) {
+	defer func() {
+		if c.maxDur != nil {
+			c.maxDur.Stop()
+		}
+		c.m.unregister(c)
+		c.m.metrics.active.WithLabelValues(string(c.snap.Direction)).Dec()
+		close(c.done)
+	}()
+	c.log.Info("call started", "direction", c.snap.Direction, "app_key", c.snap.AppKey, "to_type", c.snap.To.Type)
+	c.begin(ctx)
+	for c.snap.State != StateEnded {
+		select {
+		case fn := <-c.inbox:
+			fn()
+		case cmd := <-c.commands:
+			c.onCommand(ctx, cmd)
+		case <-c.caller.done():
+			c.caller.ended = true
+			c.legEnded(ctx, c.caller)
+		case <-c.callee.done():
+			c.callee.ended = true
+			c.legEnded(ctx, c.callee)
+		case ev := <-c.caller.events():
+			c.onLegEvent(c.caller, ev)
+		case ev := <-c.callee.events():
+			c.onLegEvent(c.callee, ev)
+		case <-c.caller.timeout():
+			c.log.Warn("no RTP from the caller; ending the call")
+			c.end(ctx, c.answeredResult(), events.ReasonClientNetwork)
+		case <-c.callee.timeout():
+			c.log.Warn("no RTP from the callee; ending the call")
+			c.end(ctx, c.answeredResult(), events.ReasonClientNetwork)
+		case <-c.maxDurC:
+			c.maxDurC = nil
+			c.onMaxDuration(ctx)
+		}
+	}
+	c.log.Info("call ended", "result", c.snap.Result, "reason", c.snap.Reason, "duration_s", c.snap.Duration(c.snap.EndedAt))
+}
+
+// begin starts the call's first step by direction.
+func (c *Call) begin(ctx context.Context) {
+	if c.callout != nil {
+		c.beginCallout(ctx)
+		return
+	}
+	c.sendICE(ctx)
+}
+
+// transition applies the pure transition function and persists the new
+// state. A refused input is logged and reported false.
+func (c *Call) transition(ctx context.Context, in Input) bool {
+	to, err := next(c.snap.State, in)
+	if err != nil {
+		c.log.Warn("input ignored", "state", c.snap.State, "input", in, "err", err)
+		return false
+	}
+	if to != c.snap.State {
+		c.log.Debug("state", "from", c.snap.State, "to", to, "input", in)
+		c.snap.State = to
+		c.save(ctx)
+	}
+	return true
+}
+
+// save persists the snapshot; a store failure is logged and does not stop
+// the call (the record is rewritten on the next change).
+func (c *Call) save(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := c.m.deps.Store.Save(sctx, &c.snap); err != nil {
+		c.m.metrics.storeErrors.Inc()
+		c.log.Error("saving call record failed", "err", err)
+	}
+}
+
+// spawn runs work on its own goroutine with a context the actor cancels
+// when the call moves on; then runs on the actor with work's error unless
+// a newer task replaced this one. Only one task runs at a time.
+func (c *Call) spawn(ctx context.Context, name string, work func(ctx context.Context) error, then func(err error)) {
+	c.cancelTask()
+	c.taskGen++
+	gen := c.taskGen
+	tctx, cancel := context.WithCancel(ctx)
+	c.taskCancel = cancel
+	go func() {
+		err := work(tctx)
+		c.post(tctx, func() {
+			if gen != c.taskGen {
+				return // replaced: its result no longer matters
+			}
+			c.taskCancel = nil
+			cancel()
+			if then != nil {
+				then(err)
+			}
+		})
+	}()
+	c.log.Debug("task started", "task", name)
+}
+
+func (c *Call) cancelTask() {
+	if c.taskCancel != nil {
+		c.taskCancel()
+		c.taskCancel = nil
+	}
+	c.taskGen++
+}
+
+// post hands fn to the actor. Tasks use it to change call state in order.
+func (c *Call) post(ctx context.Context, fn func()) {
+	select {
+	case c.inbox <- fn:
+	case <-c.done:
+	case <-ctx.Done():
+		// The task was cancelled; deliver anyway if the actor is alive so
+		// that state changes are not lost, but never block forever.
+		select {
+		case c.inbox <- fn:
+		case <-c.done:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// answeredResult is the DiCE result of a call that ends for a reason that
+// is not a dial failure.
+func (c *Call) answeredResult() string {
+	if !c.snap.AnsweredAt.IsZero() {
+		return events.ResultAnswered
+	}
+	return events.ResultNA
+}
+
+// legEnded handles a BYE/CANCEL or a transport failure of a leg.
+func (c *Call) legEnded(ctx context.Context, l *leg) {
+	if c.snap.State == StateEnding {
+		return
+	}
+	reason := events.ReasonCalleeHangup
+	if l.role == roleCaller {
+		reason = events.ReasonCallerHangup
+		if !l.isAnswered() && l.sip.RemoteEnded() {
+			reason = events.ReasonCancel
+		}
+	}
+	if !l.sip.RemoteEnded() {
+		reason = events.ReasonClientNetwork
+	}
+	c.log.Info("leg ended", "leg", l.role, "remote", l.sip.RemoteEnded())
+	c.end(ctx, c.answeredResult(), reason)
+}
+
+// onLegEvent answers re-INVITE offers (hold, unhold, new address) and takes
+// SIP INFO digits (used by menus in a later issue).
+func (c *Call) onLegEvent(l *leg, ev LegEvent) {
+	switch {
+	case ev.Offer != nil:
+		ms := l.session()
+		if ms == nil {
+			ev.Respond(nil, ErrInvalidCommand)
+			return
+		}
+		ans, err := ms.Reoffer(ev.Offer)
+		if err != nil {
+			c.log.Warn("re-INVITE offer refused", "leg", l.role, "err", err)
+		}
+		ev.Respond(ans, err)
+	case ev.Digit != 0:
+		c.log.Debug("dtmf via SIP INFO", "leg", l.role)
+	}
+}
+
+func (c *Call) onCommand(ctx context.Context, cmd command) {
+	switch {
+	case cmd.snapshot != nil:
+		cmd.snapshot <- c.snap
+	case cmd.drain:
+		c.log.Warn("node draining; hanging up")
+		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+	case cmd.patch != nil:
+		cmd.result <- c.onPatch(ctx, cmd.patch, cmd.leg)
+	}
+}
+
+func (c *Call) onMaxDuration(ctx context.Context) {
+	if c.snap.State == StateParked {
+		// "If the max duration is reached, the last prompt will be fully
+		// played until the call ends": the hold loop stops after the
+		// prompt that is playing.
+		c.parked = nil
+		return
+	}
+	c.log.Info("max duration reached")
+	c.end(ctx, c.answeredResult(), events.ReasonTimeout)
+}
+
+// armMaxDuration starts the call's duration limit. d <= 0 arms the node's
+// default unless a limit is already running (an action's own limit wins).
+func (c *Call) armMaxDuration(d time.Duration) {
+	if d <= 0 {
+		if c.maxDur != nil {
+			return
+		}
+		d = c.m.opts.MaxDuration
+	}
+	if c.maxDur != nil {
+		c.maxDur.Stop()
+	}
+	c.maxDur = time.NewTimer(d)
+	c.maxDurC = c.maxDur.C
+}
+
+// markAnswered records the first answer of the call.
+func (c *Call) markAnswered(ctx context.Context) {
+	if c.snap.AnsweredAt.IsZero() {
+		c.snap.AnsweredAt = c.m.opts.Now()
+		c.save(ctx)
+	}
+}

@@ -1,0 +1,376 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+// dialOpts are the connect action's settings beyond the dial request.
+type dialOpts struct {
+	maxDuration time.Duration
+	dtmf        string // sent to the callee when it answers
+	suppress    bool   // suppressCallbacks: no ACE, no DiCE
+	indications string // ring-back country for the caller
+	ringback    bool   // play ring-back to the caller while dialling
+}
+
+// dial places the callee leg of a connect action and waits for its answer
+// on a task. The caller, if not answered yet, hears ringing: a 180, or the
+// ring-back tone of indications over early media.
+func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
+	if !c.transition(ctx, InputDial) {
+		return
+	}
+	req.CallID = c.snap.ID
+	if req.DialTimeout <= 0 {
+		req.DialTimeout = c.m.opts.DialTimeout
+	}
+	c.suppressed = c.suppressed || o.suppress
+	caller := c.caller
+	start := time.Now()
+	var (
+		callee *leg
+		answer []byte
+	)
+	c.spawn(ctx, "dial", func(tctx context.Context) error {
+		ms, offer, err := c.m.deps.Media.Offer(tctx)
+		if err != nil {
+			return fmt.Errorf("media: %w", err)
+		}
+		req.Offer = offer
+		out, err := c.m.deps.Dialer.Dial(tctx, req)
+		if err != nil {
+			_ = ms.Close()
+			return err
+		}
+		callee = &leg{role: roleCallee, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
+		c.post(tctx, func() { c.callee = callee })
+
+		stopRing := func() {}
+		if caller != nil && caller.in != nil && !caller.isAnswered() {
+			stopRing = c.ringCaller(tctx, caller, o)
+		}
+		answer, err = out.WaitAnswer(tctx)
+		stopRing()
+		if err != nil {
+			return err
+		}
+		if err := ms.SetRemote(answer); err != nil {
+			_ = out.Hangup(context.WithoutCancel(tctx))
+			return fmt.Errorf("callee answer SDP: %w", err)
+		}
+		if o.dtmf != "" {
+			if err := ms.SendDTMF(tctx, o.dtmf); err != nil {
+				c.log.Warn("sending dtmf to the callee failed", "err", err)
+			}
+		}
+		return nil
+	}, func(err error) {
+		c.m.metrics.postDial.Observe(time.Since(start).Seconds())
+		if err != nil {
+			c.dialFailed(ctx, err)
+			return
+		}
+		callee.setAnswered()
+		c.m.metrics.dials.WithLabelValues(events.ResultAnswered).Inc()
+		c.log.Info("callee answered", "kind", req.Kind, "post_dial_ms", time.Since(start).Milliseconds())
+		c.markAnswered(ctx)
+		c.armMaxDuration(o.maxDuration)
+		c.calleeAnswered(ctx)
+	})
+}
+
+// ringCaller lets the caller hear ringing while the callee rings; the
+// returned func stops the tone.
+func (c *Call) ringCaller(ctx context.Context, caller *leg, o dialOpts) func() {
+	if !o.ringback || o.indications == "" {
+		caller.mu.Lock()
+		early := caller.early
+		caller.mu.Unlock()
+		if !early {
+			if err := caller.in.Ring(ctx, nil); err != nil {
+				c.log.Warn("sending 180 to the caller failed", "err", err)
+			}
+		}
+		return func() {}
+	}
+	ms, err := c.ensureMedia(ctx, caller)
+	if err != nil {
+		c.log.Warn("ring-back early media failed", "err", err)
+		return func() {}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	tone := c.m.deps.Media.Ringback(o.indications)
+	go func() {
+		defer close(done)
+		for rctx.Err() == nil {
+			if err := ms.Play(rctx, tone); err != nil {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// dialFailed ends the call with the dial's result and reason, and rejects
+// an unanswered caller with a matching SIP status.
+func (c *Call) dialFailed(ctx context.Context, err error) {
+	var de *DialError
+	if !errors.As(err, &de) {
+		de = &DialError{Result: events.ResultFailed, Reason: events.ReasonGeneralError, Err: err}
+		if errors.Is(err, context.Canceled) {
+			return // the call moved on (hangup during dial)
+		}
+	}
+	c.m.metrics.dials.WithLabelValues(de.Result).Inc()
+	c.log.Info("dial failed", "result", de.Result, "reason", de.Reason, "sip_code", de.Code, "err", err)
+	c.rejectCode = rejectCodeFor(de)
+	c.end(ctx, de.Result, de.Reason)
+}
+
+// rejectCodeFor is the SIP status an unanswered caller gets when the
+// callee could not be reached.
+func rejectCodeFor(de *DialError) int {
+	switch de.Result {
+	case events.ResultBusy:
+		return 486
+	case events.ResultNoAnswer:
+		return 480
+	}
+	if de.Code >= 400 && de.Code < 700 && de.Code != 401 && de.Code != 407 {
+		return de.Code
+	}
+	return 503
+}
+
+// calleeAnswered continues after the callee answered: answer the caller,
+// then ACE (unless suppressed, or an in-app destination) or connect.
+func (c *Call) calleeAnswered(ctx context.Context) {
+	if c.wantACE() {
+		if !c.transition(ctx, InputAnswered) {
+			return
+		}
+		c.sendACE(ctx)
+		return
+	}
+	if c.callout != nil && c.callout.Method == MethodTTS {
+		c.calloutAnswered(ctx)
+		return
+	}
+	c.connect(ctx)
+}
+
+func (c *Call) wantACE() bool {
+	if c.suppressed || c.callee == nil || c.callee.kind == DestUsername {
+		return false
+	}
+	if c.callout != nil {
+		return c.callout.wantACE()
+	}
+	return true
+}
+
+// sendACE delivers the ACE and runs its reply, heard by the callee.
+func (c *Call) sendACE(ctx context.Context) {
+	t := c.target
+	var inline *svaml.Response
+	if c.callout != nil {
+		t, inline = c.callout.aceTarget(c.target)
+	}
+	if inline != nil {
+		c.execute(ctx, inline, svaml.ContextACE, roleCallee)
+		return
+	}
+	ev := c.ace()
+	var resp *svaml.Response
+	c.spawn(ctx, "ace", func(tctx context.Context) (err error) {
+		resp, err = c.request(tctx, t, ev, svaml.ContextACE)
+		return err
+	}, func(err error) {
+		if err != nil {
+			reason := events.ReasonCallbackError
+			var re *replyError
+			if errors.As(err, &re) && re.invalid {
+				reason = events.ReasonInvalidSVAMLAction
+			}
+			c.end(ctx, c.answeredResult(), reason)
+			return
+		}
+		c.execute(ctx, resp, svaml.ContextACE, roleCallee)
+	})
+}
+
+// connect establishes the call: the caller is answered if needed and the
+// two legs are bridged. A call with only a callee is simply connected.
+func (c *Call) connect(ctx context.Context) {
+	caller, callee := c.caller, c.callee
+	if caller == nil || callee == nil {
+		c.transition(ctx, InputConnected)
+		return
+	}
+	c.spawn(ctx, "bridge", func(tctx context.Context) error {
+		if caller.in != nil && !caller.isAnswered() {
+			return c.answer(tctx, caller)
+		}
+		return nil
+	}, func(err error) {
+		if err != nil {
+			c.log.Error("answering the caller failed", "err", err)
+			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+			return
+		}
+		stop, err := caller.session().Bridge(callee.session())
+		if err != nil {
+			c.log.Error("bridging failed", "err", err)
+			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+			return
+		}
+		c.bridgeStop = stop
+		c.transition(ctx, InputConnected)
+		c.base = StateConnected
+	})
+}
+
+// park answers the caller, plays the intro prompt once and loops the hold
+// prompt until a PATCH or maxDuration (reference §5.3).
+func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
+	if !c.transition(ctx, InputPark) {
+		return
+	}
+	c.parked, c.lastPark, c.base = p, p, StateParked
+	if p.MaxDuration > 0 && intro {
+		c.armMaxDuration(seconds(p.MaxDuration))
+	}
+	l := c.caller
+	if l == nil {
+		l = c.callee
+	}
+	introPrompts, _ := svaml.ParsePrompts(p.IntroPrompt)
+	holdPrompts, _ := svaml.ParsePrompts(p.HoldPrompt)
+	c.spawn(ctx, "park", func(tctx context.Context) error {
+		if l.in != nil && !l.isAnswered() {
+			if err := c.answer(tctx, l); err != nil {
+				return err
+			}
+		}
+		if intro && len(introPrompts) > 0 {
+			if err := c.playPrompts(tctx, l, introPrompts, p.Locale); err != nil {
+				return err
+			}
+		}
+		for {
+			if !c.stillParked(tctx, p) {
+				return nil
+			}
+			if len(holdPrompts) == 0 {
+				<-tctx.Done()
+				return tctx.Err()
+			}
+			if err := c.playPrompts(tctx, l, holdPrompts, p.Locale); err != nil {
+				return err
+			}
+		}
+	}, func(err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			c.log.Error("park failed", "err", err)
+			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+			return
+		}
+		// The hold loop stopped because maxDuration passed.
+		c.log.Info("park max duration reached")
+		c.end(ctx, c.answeredResult(), events.ReasonTimeout)
+	})
+}
+
+// stillParked asks the actor whether park p is still on: maxDuration, a
+// PATCH and the end of the call clear it.
+func (c *Call) stillParked(ctx context.Context, p *svaml.Park) bool {
+	r := make(chan bool, 1)
+	c.post(ctx, func() { r <- c.parked == p })
+	select {
+	case ok := <-r:
+		return ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// onPatch applies PATCH /calls/id/{id}: it interrupts what plays (a parked
+// call's hold prompt stops at once) and runs the document.
+func (c *Call) onPatch(ctx context.Context, resp *svaml.Response, legSel string) error {
+	switch c.snap.State {
+	case StateExecuting, StateConnected, StateParked:
+	case StateEnding, StateEnded:
+		return ErrCallEnded
+	default:
+		return fmt.Errorf("%w: the call is %s; updates apply once it is answered and running", ErrInvalidCommand, c.snap.State)
+	}
+	if c.callout != nil {
+		legSel = "" // "ignored for calls initiated using the Callout API"
+	}
+	c.log.Info("call updated", "action", resp.Action.ActionName(), "instructions", len(resp.Instructions), "leg", legSel)
+	c.execute(ctx, resp, svaml.ContextPatchCall, legSel)
+	return nil
+}
+
+// end moves the call to Ending with the first cause that ended it, then
+// tears it down on a task.
+func (c *Call) end(ctx context.Context, result, reason string) {
+	if c.snap.State == StateEnding || c.snap.State == StateEnded {
+		return
+	}
+	c.snap.Result, c.snap.Reason = result, reason
+	if !c.transition(ctx, InputHangup) {
+		return
+	}
+	c.cancelTask()
+	c.parked = nil
+	if c.bridgeStop != nil {
+		c.bridgeStop()
+		c.bridgeStop = nil
+	}
+	caller, callee := c.caller, c.callee
+	code := c.rejectCode
+	c.spawn(ctx, "teardown", func(tctx context.Context) error {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), c.m.opts.TeardownTimeout)
+		defer cancel()
+		var errs []error
+		for _, l := range []*leg{callee, caller} {
+			if l == nil {
+				continue
+			}
+			if !l.ended {
+				var err error
+				if l.in != nil && !l.isAnswered() {
+					if code == 0 {
+						code = 480
+					}
+					err = l.in.Reject(tctx, code, "")
+				} else {
+					err = l.sip.Hangup(tctx)
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s hangup: %w", l.role, err))
+				}
+			}
+			if err := l.closeMedia(); err != nil {
+				errs = append(errs, fmt.Errorf("%s media: %w", l.role, err))
+			}
+		}
+		return errors.Join(errs...)
+	}, func(err error) {
+		if err != nil {
+			c.log.Warn("teardown incomplete", "err", err)
+		}
+		c.snap.EndedAt = c.m.opts.Now()
+		c.transition(ctx, InputTornDown)
+		c.m.metrics.ended.WithLabelValues(c.snap.Result, c.snap.Reason).Inc()
+		c.sendDiCE(ctx)
+	})
+}

@@ -1,0 +1,306 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+// execute runs a SVAML document: its instructions in order on a task, then
+// exactly one action on the actor. hear selects who hears say/playFiles
+// ("caller", "callee" or "both").
+func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Context, hear string) {
+	if !c.transition(ctx, InputReply) {
+		return
+	}
+	c.parked = nil
+	c.log.Debug("executing svaml", "context", kind, "instructions", len(resp.Instructions), "action", resp.Action.ActionName())
+	legs := c.hearing(hear)
+	c.spawn(ctx, "instructions", func(tctx context.Context) error {
+		for i, in := range resp.Instructions {
+			if err := c.instruction(tctx, in, legs); err != nil {
+				return fmt.Errorf("instructions[%d] (%s): %w", i, in.InstructionName(), err)
+			}
+		}
+		return nil
+	}, func(err error) {
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			c.log.Error("svaml instruction failed", "err", err)
+			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+			return
+		}
+		c.act(ctx, resp.Action, kind)
+	})
+}
+
+// hearing returns the legs that hear prompts for a selector. Without a
+// caller (callouts) prompts go to the callee.
+func (c *Call) hearing(sel string) []*leg {
+	var out []*leg
+	add := func(l *leg) {
+		if l != nil && !l.ended {
+			out = append(out, l)
+		}
+	}
+	switch sel {
+	case roleCallee:
+		add(c.callee)
+	case "both":
+		add(c.caller)
+		add(c.callee)
+	default:
+		if c.caller != nil {
+			add(c.caller)
+		} else {
+			add(c.callee)
+		}
+	}
+	return out
+}
+
+// instruction runs one instruction on a task. State changes go through post.
+func (c *Call) instruction(ctx context.Context, in svaml.Instruction, legs []*leg) error {
+	switch in := in.(type) {
+	case *svaml.Answer:
+		if c.caller == nil || c.caller.in == nil || c.caller.isAnswered() {
+			return nil // callouts and answered calls: nothing to answer
+		}
+		return c.answer(ctx, c.caller)
+	case *svaml.Say:
+		return c.forLegs(ctx, legs, func(l *leg) error {
+			return c.playPrompts(ctx, l, []svaml.Prompt{{Kind: svaml.PromptTTS, Value: in.Text}}, in.Locale)
+		})
+	case *svaml.PlayFiles:
+		var prompts []svaml.Prompt
+		for _, id := range in.IDs {
+			ps, err := svaml.ParsePrompts(id)
+			if err != nil {
+				return err
+			}
+			prompts = append(prompts, ps...)
+		}
+		return c.forLegs(ctx, legs, func(l *leg) error { return c.playPrompts(ctx, l, prompts, in.Locale) })
+	case *svaml.SendDTMF:
+		return c.forLegs(ctx, legs, func(l *leg) error {
+			ms, err := c.ensureMedia(ctx, l)
+			if err != nil {
+				return err
+			}
+			return ms.SendDTMF(ctx, in.Value)
+		})
+	case *svaml.SetCookie:
+		errc := make(chan error, 1)
+		c.post(ctx, func() {
+			err := c.snap.setCookie(in.Key, in.Value)
+			if err == nil {
+				c.save(ctx)
+			}
+			errc <- err
+		})
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	default:
+		// startRecording and stopRecording land with the recording issue;
+		// they must not be a silent success.
+		return fmt.Errorf("%w: instruction %s is not supported on this node yet", errUnsupported, in.InstructionName())
+	}
+}
+
+var errUnsupported = errors.New("unsupported")
+
+// forLegs runs fn for each leg; several legs hear the same prompt at once.
+func (c *Call) forLegs(ctx context.Context, legs []*leg, fn func(*leg) error) error {
+	if len(legs) == 1 {
+		return fn(legs[0])
+	}
+	errc := make(chan error, len(legs))
+	for _, l := range legs {
+		go func() { errc <- fn(l) }()
+	}
+	var first error
+	for range legs {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// answer answers an inbound leg: media for its offer, 200 OK, ACK.
+func (c *Call) answer(ctx context.Context, l *leg) error {
+	_, sdp, err := c.openInboundMedia(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := l.in.Answer(ctx, sdp); err != nil {
+		return fmt.Errorf("answering: %w", err)
+	}
+	l.setAnswered()
+	c.post(ctx, func() {
+		c.markAnswered(ctx)
+		c.armMaxDuration(0)
+	})
+	return nil
+}
+
+// ensureMedia returns a session through which audio reaches l: an inbound
+// leg that is not answered gets early media (183 with SDP) first.
+func (c *Call) ensureMedia(ctx context.Context, l *leg) (MediaSession, error) {
+	l.mu.Lock()
+	ms, ready := l.media, l.answered || l.early || l.in == nil
+	l.mu.Unlock()
+	if ms != nil && ready {
+		return ms, nil
+	}
+	if l.in == nil {
+		return nil, fmt.Errorf("leg %s has no media", l.role)
+	}
+	ms, sdp, err := c.openInboundMedia(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.in.Ring(ctx, sdp); err != nil {
+		return nil, fmt.Errorf("early media: %w", err)
+	}
+	l.mu.Lock()
+	l.early = true
+	l.mu.Unlock()
+	return ms, nil
+}
+
+// openInboundMedia opens the RTP session of an inbound leg once and
+// returns it with our SDP.
+func (c *Call) openInboundMedia(ctx context.Context, l *leg) (MediaSession, []byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, nil, fmt.Errorf("leg %s: media already released", l.role)
+	}
+	if l.media != nil {
+		return l.media, l.sdp, nil
+	}
+	var (
+		ms  MediaSession
+		sdp []byte
+		err error
+	)
+	if len(l.offer) == 0 {
+		ms, sdp, err = c.m.deps.Media.Offer(ctx) // offer-less INVITE: we offer in the 200
+	} else {
+		ms, sdp, err = c.m.deps.Media.Answer(ctx, l.offer)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("media: %w", err)
+	}
+	l.media, l.sdp = ms, sdp
+	return ms, sdp, nil
+}
+
+// playPrompts resolves and plays prompts one by one on l, so the first
+// audio leaves as soon as the first prompt is ready.
+func (c *Call) playPrompts(ctx context.Context, l *leg, prompts []svaml.Prompt, locale string) error {
+	ms, err := c.ensureMedia(ctx, l)
+	if err != nil {
+		return err
+	}
+	for _, p := range prompts {
+		a, err := c.m.deps.Media.Prompt(ctx, p, locale)
+		if err != nil {
+			return fmt.Errorf("prompt %s: %w", p.Kind, err)
+		}
+		if err := ms.Play(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// act runs the action of a SVAML document.
+func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
+	c.lastAction = a.ActionName()
+	switch a := a.(type) {
+	case *svaml.Hangup:
+		c.end(ctx, c.answeredResult(), events.ReasonManagerHangup)
+	case *svaml.Continue:
+		c.onContinue(ctx, kind)
+	case *svaml.ConnectPSTN:
+		endpoint := a.Number
+		if endpoint == "" {
+			endpoint = c.snap.To.Endpoint // the number the caller dialled
+		}
+		c.dial(ctx, DialRequest{Kind: DestNumber, Endpoint: endpoint, CLI: c.cli(a.CLI),
+			DialTimeout: seconds(a.DialTimeout)}, dialOpts{
+			maxDuration: seconds(a.MaxDuration), dtmf: a.DTMF, suppress: a.SuppressCallbacks,
+			indications: a.Indications, ringback: true,
+		})
+	case *svaml.ConnectSIP:
+		c.dial(ctx, DialRequest{Kind: DestSIP, Endpoint: a.Destination.Endpoint, CLI: c.cli(a.CLI),
+			Headers: headers(a.CallHeaders), Transport: string(a.Transport)}, dialOpts{
+			maxDuration: seconds(a.MaxDuration), suppress: a.SuppressCallbacks,
+		})
+	case *svaml.ConnectMXP:
+		endpoint := a.Destination.Endpoint
+		if endpoint == "" {
+			endpoint = c.snap.To.Endpoint
+		}
+		c.dial(ctx, DialRequest{Kind: DestUsername, Endpoint: endpoint, CLI: c.cli(""),
+			Headers: headers(a.CallHeaders)}, dialOpts{})
+	case *svaml.Park:
+		c.park(ctx, a, true)
+	default:
+		// runMenu lands with the IVR issue, connectConf with conferences,
+		// connectStream later. Until then: a clear end, never a silent success.
+		c.log.Error("svaml action not supported on this node yet; ending the call",
+			"action", a.ActionName(), "context", kind)
+		c.m.metrics.svamlErrors.WithLabelValues("unsupported_action").Inc()
+		c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
+	}
+}
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func headers(hs []svaml.CallHeader) []events.KeyValue {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]events.KeyValue, len(hs))
+	for i, h := range hs {
+		out[i] = events.KeyValue{Key: h.Key, Value: h.Value}
+	}
+	return out
+}
+
+// cli is the caller id for an outbound leg: the action's, else the
+// caller's number.
+func (c *Call) cli(override string) string {
+	if override != "" {
+		return override
+	}
+	return c.snap.From.Endpoint
+}
+
+// onContinue: in an ACE reply it completes the connection; in a PATCH it
+// returns to what the call was doing (bridged, parked, or idle).
+func (c *Call) onContinue(ctx context.Context, kind svaml.Context) {
+	switch {
+	case kind == svaml.ContextACE && c.callout != nil && c.callout.Method == MethodTTS:
+		c.calloutAnswered(ctx) // ttsCallout: play its text, then hang up
+	case kind == svaml.ContextACE:
+		c.connect(ctx)
+	case c.base == StateParked && c.lastPark != nil:
+		c.park(ctx, c.lastPark, false)
+	default:
+		c.transition(ctx, InputConnected)
+	}
+}

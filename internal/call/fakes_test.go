@@ -1,0 +1,319 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+// Func-field style fakes of the ports, recording what the call core did.
+
+type fakeLeg struct {
+	mu       sync.Mutex
+	log      []string
+	done     chan struct{}
+	once     sync.Once
+	remote   bool
+	evs      chan LegEvent
+	answered chan []byte // inbound: SDP of the 200
+	rejected int
+	// outbound
+	answer chan outcome
+}
+
+type outcome struct {
+	sdp []byte
+	err error
+}
+
+func newFakeLeg() *fakeLeg {
+	return &fakeLeg{done: make(chan struct{}), evs: make(chan LegEvent), answered: make(chan []byte, 1), answer: make(chan outcome, 1)}
+}
+
+func (l *fakeLeg) record(s string) {
+	l.mu.Lock()
+	l.log = append(l.log, s)
+	l.mu.Unlock()
+}
+
+func (l *fakeLeg) calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.log...)
+}
+
+func (l *fakeLeg) end(remote bool) {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.remote = remote
+		l.mu.Unlock()
+		close(l.done)
+	})
+}
+
+// remoteHangup is the far end sending BYE or CANCEL.
+func (l *fakeLeg) remoteHangup() { l.end(true) }
+
+func (l *fakeLeg) Hangup(context.Context) error { l.record("hangup"); l.end(false); return nil }
+func (l *fakeLeg) Done() <-chan struct{}         { return l.done }
+func (l *fakeLeg) RemoteEnded() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remote
+}
+func (l *fakeLeg) Events() <-chan LegEvent { return l.evs }
+
+func (l *fakeLeg) Ring(_ context.Context, early []byte) error {
+	if early != nil {
+		l.record("183")
+	} else {
+		l.record("180")
+	}
+	return nil
+}
+
+func (l *fakeLeg) Answer(_ context.Context, sdp []byte) error {
+	l.record("200")
+	l.answered <- sdp
+	return nil
+}
+
+func (l *fakeLeg) Reject(_ context.Context, code int, _ string) error {
+	l.mu.Lock()
+	l.rejected = code
+	l.mu.Unlock()
+	l.record("reject")
+	l.end(false)
+	return nil
+}
+
+func (l *fakeLeg) WaitAnswer(ctx context.Context) ([]byte, error) {
+	select {
+	case o := <-l.answer:
+		return o.sdp, o.err
+	case <-ctx.Done():
+		l.end(false)
+		return nil, ctx.Err()
+	}
+}
+
+type fakeDialer struct {
+	mu   sync.Mutex
+	reqs []DialRequest
+	legs chan *fakeLeg // the test hands out the leg for each dial
+	err  error
+}
+
+func (d *fakeDialer) Dial(ctx context.Context, req DialRequest) (OutboundLeg, error) {
+	d.mu.Lock()
+	d.reqs = append(d.reqs, req)
+	err := d.err
+	d.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case l := <-d.legs:
+		return l, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (d *fakeDialer) requests() []DialRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]DialRequest(nil), d.reqs...)
+}
+
+// fakeMedia plays a prompt in promptTime of (virtual) time.
+type fakeMedia struct {
+	mu        sync.Mutex
+	played    []string // "role:kind:value"
+	sessions  []*fakeSession
+	promptErr error
+}
+
+const promptTime = 2 * time.Second
+
+func (m *fakeMedia) newSession() *fakeSession {
+	s := &fakeSession{m: m, timeout: make(chan struct{})}
+	m.mu.Lock()
+	m.sessions = append(m.sessions, s)
+	m.mu.Unlock()
+	return s
+}
+
+func (m *fakeMedia) Answer(context.Context, []byte) (MediaSession, []byte, error) {
+	return m.newSession(), []byte("answer-sdp"), nil
+}
+
+func (m *fakeMedia) Offer(context.Context) (MediaSession, []byte, error) {
+	return m.newSession(), []byte("offer-sdp"), nil
+}
+
+func (m *fakeMedia) Prompt(_ context.Context, p svaml.Prompt, locale string) (Audio, error) {
+	if m.promptErr != nil {
+		return nil, m.promptErr
+	}
+	return p.Kind.String() + ":" + p.Value, nil
+}
+
+func (m *fakeMedia) Ringback(country string) Audio { return "ringback:" + country }
+
+func (m *fakeMedia) plays() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.played...)
+}
+
+type fakeSession struct {
+	m       *fakeMedia
+	mu      sync.Mutex
+	remote  []byte
+	dtmf    []string
+	bridged bool
+	closed  bool
+	timeout chan struct{}
+}
+
+func (s *fakeSession) SetRemote(sdp []byte) error    { s.mu.Lock(); s.remote = sdp; s.mu.Unlock(); return nil }
+func (s *fakeSession) Reoffer([]byte) ([]byte, error) { return []byte("reanswer"), nil }
+func (s *fakeSession) Play(ctx context.Context, a Audio) error {
+	s.m.mu.Lock()
+	s.m.played = append(s.m.played, a.(string))
+	s.m.mu.Unlock()
+	select {
+	case <-time.After(promptTime):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (s *fakeSession) SendDTMF(_ context.Context, d string) error {
+	s.mu.Lock()
+	s.dtmf = append(s.dtmf, d)
+	s.mu.Unlock()
+	return nil
+}
+func (s *fakeSession) Timeout() <-chan struct{} { return s.timeout }
+func (s *fakeSession) Bridge(other MediaSession) (func(), error) {
+	s.mu.Lock()
+	s.bridged = true
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.bridged = false
+		s.mu.Unlock()
+	}, nil
+}
+func (s *fakeSession) Close() error { s.mu.Lock(); s.closed = true; s.mu.Unlock(); return nil }
+
+// fakeBackend answers events with scripted bodies and records them.
+type fakeBackend struct {
+	mu     sync.Mutex
+	got    []events.Event
+	reply  map[events.Kind]func(ev events.Event) ([]byte, error)
+	gotAny chan events.Event
+}
+
+func newBackend() *fakeBackend {
+	return &fakeBackend{reply: map[events.Kind]func(events.Event) ([]byte, error){}, gotAny: make(chan events.Event, 16)}
+}
+
+func (b *fakeBackend) on(k events.Kind, body string) {
+	b.reply[k] = func(events.Event) ([]byte, error) { return []byte(body), nil }
+}
+
+func (b *fakeBackend) Deliver(ctx context.Context, _ CallbackTarget, ev events.Event, accept func([]byte) error) ([]byte, error) {
+	b.mu.Lock()
+	b.got = append(b.got, ev)
+	fn := b.reply[ev.Kind()]
+	b.mu.Unlock()
+	b.gotAny <- ev
+	if fn == nil {
+		if accept == nil {
+			return nil, nil
+		}
+		return nil, errors.New("backend: no reply scripted")
+	}
+	body, err := fn(ev)
+	if err != nil {
+		return nil, err
+	}
+	if accept != nil {
+		if err := accept(body); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+func (b *fakeBackend) events() []events.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]events.Event(nil), b.got...)
+}
+
+func (b *fakeBackend) kinds() []string {
+	var out []string
+	for _, ev := range b.events() {
+		out = append(out, ev.Kind().String())
+	}
+	return out
+}
+
+type fakeApps struct{}
+
+func (fakeApps) RouteInbound(_ context.Context, to events.Destination) (CallbackTarget, error) {
+	if to.Endpoint == "+46700000000" {
+		return CallbackTarget{}, ErrNoRoute
+	}
+	return CallbackTarget{AppKey: "app", URL: "http://backend/cb"}, nil
+}
+
+func (fakeApps) Target(context.Context, string) (CallbackTarget, error) {
+	return CallbackTarget{AppKey: "app", URL: "http://backend/cb"}, nil
+}
+
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]Snapshot
+}
+
+func (s *memStore) Create(_ context.Context, snap *Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]Snapshot{}
+	}
+	s.m[snap.ID] = cloneSnap(*snap)
+	return nil
+}
+
+func (s *memStore) Save(_ context.Context, snap *Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[snap.ID] = cloneSnap(*snap)
+	return nil
+}
+
+func (s *memStore) Load(_ context.Context, id string) (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, ok := s.m[id]
+	if !ok {
+		return nil, ErrCallNotFound
+	}
+	c := cloneSnap(snap)
+	return &c, nil
+}
+
+func cloneSnap(s Snapshot) Snapshot {
+	s.Cookies = append([]events.KeyValue(nil), s.Cookies...)
+	return s
+}

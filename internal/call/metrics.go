@@ -1,0 +1,65 @@
+package call
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/callcore/callcore/events"
+)
+
+// Metrics of the call core. Labels are bounded enums: direction, event
+// kind, Sinch result and reason, callout method, outcome.
+type Metrics struct {
+	active          *prometheus.GaugeVec
+	ended           *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	callouts        *prometheus.CounterVec
+	callbacks       *prometheus.CounterVec
+	callbackLatency *prometheus.HistogramVec
+	svamlErrors     *prometheus.CounterVec
+	dials           *prometheus.CounterVec
+	postDial        prometheus.Histogram
+	storeErrors     prometheus.Counter
+}
+
+// NewMetrics registers the call metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		active: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "callcore", Subsystem: "calls", Name: "active",
+			Help: "Calls running on this node by direction."}, []string{"direction"}),
+		ended: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "ended_total",
+			Help: "Ended calls by DiCE result and reason."}, []string{"result", "reason"}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "rejected_total",
+			Help: "Inbound calls rejected before an ICE, by reason."}, []string{"reason"}),
+		callouts: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "callouts_total",
+			Help: "Callouts started, by method."}, []string{"method"}),
+		callbacks: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "callbacks_total",
+			Help: "Callback events by kind and outcome (ok, failed, invalid_svaml)."}, []string{"event", "outcome"}),
+		callbackLatency: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: "callcore", Subsystem: "calls", Name: "callback_duration_seconds",
+			Help:    "Time from sending an event to having its reply, by event kind.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"event"}),
+		svamlErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "svaml_errors_total",
+			Help: "SVAML documents refused, by where they came from (ice, ace, patch, unsupported_action)."}, []string{"source"}),
+		dials: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "dials_total",
+			Help: "Outbound legs by result."}, []string{"result"}),
+		postDial: f.NewHistogram(prometheus.HistogramOpts{Namespace: "callcore", Subsystem: "calls", Name: "post_dial_delay_seconds",
+			Help:    "Time from placing an outbound leg to its answer or failure.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60}}),
+		storeErrors: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "store_errors_total",
+			Help: "Failed writes of call records."}),
+	}
+	for _, d := range []Direction{DirectionInbound, DirectionCallout} {
+		m.active.WithLabelValues(string(d))
+	}
+	for _, k := range []string{"ice", "ace", "dice"} {
+		for _, o := range []string{"ok", "failed", "invalid_svaml"} {
+			m.callbacks.WithLabelValues(k, o)
+		}
+		m.callbackLatency.WithLabelValues(k)
+	}
+	for _, r := range []string{events.ResultAnswered, events.ResultBusy, events.ResultNoAnswer, events.ResultFailed} {
+		m.dials.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,209 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+func (c *Call) timestamp() string { return events.Timestamp(c.m.opts.Now()) }
+
+func (c *Call) cookies() []events.KeyValue {
+	if len(c.snap.Cookies) == 0 {
+		return nil
+	}
+	return append([]events.KeyValue(nil), c.snap.Cookies...)
+}
+
+func (c *Call) rate() events.Money { return events.Money{CurrencyID: c.snap.Currency} }
+
+// ice builds the Incoming Call Event (reference §3.3).
+func (c *Call) ice() *events.ICE {
+	ev := &events.ICE{
+		ID:              c.snap.ID,
+		CallResourceURL: c.m.opts.BaseURL + "/calling/v1/calls/id/" + c.snap.ID,
+		Timestamp:       c.timestamp(),
+		Version:         events.APIVersion,
+		Custom:          c.snap.Custom,
+		UserRate:        c.rate(),
+		CLI:             c.snap.From.Endpoint,
+		To:              c.snap.To,
+		Domain:          c.snap.Domain,
+		ApplicationKey:  c.snap.AppKey,
+		OriginationType: c.origin,
+		Cookies:         c.cookies(),
+	}
+	if c.inbound != nil {
+		ev.CallHeaders = c.inbound.Headers
+	}
+	if ev.OriginationType == "" {
+		ev.OriginationType = "PSTN"
+	}
+	return ev
+}
+
+func (c *Call) ace() *events.ACE {
+	return &events.ACE{
+		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
+		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey, Cookies: c.cookies(),
+	}
+}
+
+func (c *Call) dice() *events.DiCE {
+	from := c.snap.From.Endpoint
+	if from == "" {
+		from = "private"
+	}
+	ev := &events.DiCE{
+		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
+		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey,
+		Reason: c.snap.Reason, Result: c.snap.Result,
+		Debit: c.rate(), UserRate: c.rate(),
+		To: c.snap.To, Duration: c.snap.Duration(c.snap.EndedAt), From: from,
+		Cookies: c.cookies(),
+	}
+	if c.inbound != nil {
+		ev.CallHeaders = c.inbound.Headers
+	}
+	return ev
+}
+
+// replyError classifies why an event got no usable SVAML.
+type replyError struct {
+	invalid bool // the reply was not valid SVAML (INVALIDSVAMLACTION)
+	err     error
+}
+
+func (e *replyError) Error() string { return e.err.Error() }
+func (e *replyError) Unwrap() error { return e.err }
+
+// request delivers an event that expects SVAML and parses the reply for
+// ctxKind. Both URLs are tried (the callback client falls back when accept
+// rejects a reply); the error says whether the failure was invalid SVAML.
+func (c *Call) request(ctx context.Context, t CallbackTarget, ev events.Event, ctxKind svaml.Context) (*svaml.Response, error) {
+	var parsed *svaml.Response
+	var lastParseErr error
+	accept := func(body []byte) error {
+		r, err := c.m.opts.Limits.Parse(ctxKind, body)
+		if err != nil {
+			lastParseErr = err
+			return err
+		}
+		parsed = r
+		return nil
+	}
+	start := time.Now()
+	_, err := c.m.deps.Callbacks.Deliver(ctx, t, ev, accept)
+	c.m.metrics.callbackLatency.WithLabelValues(ev.Kind().String()).Observe(time.Since(start).Seconds())
+	if err != nil {
+		outcome := "failed"
+		if lastParseErr != nil {
+			outcome = "invalid_svaml"
+			c.m.metrics.svamlErrors.WithLabelValues(ev.Kind().String()).Inc()
+			c.log.Warn("callback reply is not valid SVAML", "event", ev.Kind(), "err", lastParseErr)
+		} else {
+			c.log.Warn("callback failed", "event", ev.Kind(), "err", err)
+		}
+		c.m.metrics.callbacks.WithLabelValues(ev.Kind().String(), outcome).Inc()
+		return nil, &replyError{invalid: lastParseErr != nil && !isCtxErr(err), err: err}
+	}
+	c.m.metrics.callbacks.WithLabelValues(ev.Kind().String(), "ok").Inc()
+	return parsed, nil
+}
+
+// isCtxErr reports a delivery stopped because the call moved on.
+func isCtxErr(err error) bool { return errors.Is(err, context.Canceled) }
+
+// sendICE delivers the ICE of an inbound call and runs its reply.
+func (c *Call) sendICE(ctx context.Context) {
+	if !c.transition(ctx, InputICESent) {
+		return
+	}
+	ev := c.ice()
+	var resp *svaml.Response
+	c.spawn(ctx, "ice", func(tctx context.Context) (err error) {
+		resp, err = c.request(tctx, c.target, ev, svaml.ContextICE)
+		return err
+	}, func(err error) {
+		if err != nil {
+			c.callbackFailed(ctx, err)
+			return
+		}
+		c.execute(ctx, resp, svaml.ContextICE, roleCaller)
+	})
+}
+
+// callbackFailed ends a call whose ICE got no valid answer: the caller
+// hears the error prompt, and the DiCE says CALLBACKERROR (or
+// INVALIDSVAMLACTION when the backend answered with invalid SVAML).
+func (c *Call) callbackFailed(ctx context.Context, err error) {
+	reason := events.ReasonCallbackError
+	var re *replyError
+	if errors.As(err, &re) && re.invalid {
+		reason = events.ReasonInvalidSVAMLAction
+	}
+	c.playErrorThenEnd(ctx, reason)
+}
+
+// playErrorThenEnd plays the error prompt to the caller (answering with
+// early media if needed), then ends the call with reason.
+func (c *Call) playErrorThenEnd(ctx context.Context, reason string) {
+	l := c.caller
+	if l == nil || l.ended {
+		c.end(ctx, c.answeredResult(), reason)
+		return
+	}
+	prompts, _ := svaml.ParsePrompts(c.m.opts.ErrorPrompt)
+	c.spawn(ctx, "error_prompt", func(tctx context.Context) error {
+		tctx, cancel := context.WithTimeout(tctx, 15*time.Second)
+		defer cancel()
+		return c.playPrompts(tctx, l, prompts, "en-US")
+	}, func(err error) {
+		if err != nil {
+			c.log.Warn("error prompt not played", "err", err)
+		}
+		c.end(ctx, c.answeredResult(), reason)
+	})
+}
+
+// sendDiCE hands the DiCE to the callback client on a goroutine the
+// manager waits for on drain. The call does not wait for the backend.
+func (c *Call) sendDiCE(ctx context.Context) {
+	if c.diceSent || c.suppressed || !c.wantDiCE() {
+		return
+	}
+	c.diceSent = true
+	ev := c.dice()
+	t := c.target
+	c.m.wg.Add(1)
+	go func() {
+		defer c.m.wg.Done()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.opts.TeardownTimeout)
+		defer cancel()
+		start := time.Now()
+		_, err := c.m.deps.Callbacks.Deliver(dctx, t, ev, nil)
+		c.m.metrics.callbackLatency.WithLabelValues("dice").Observe(time.Since(start).Seconds())
+		if err != nil {
+			c.m.metrics.callbacks.WithLabelValues("dice", "failed").Inc()
+			c.log.Warn("DiCE delivery failed", "err", err)
+			return
+		}
+		c.m.metrics.callbacks.WithLabelValues("dice", "ok").Inc()
+	}()
+}
+
+// wantDiCE: inbound calls always send DiCE (unless suppressed); callouts
+// per enableDice (customCallout: always, see Callout); never for username
+// destinations.
+func (c *Call) wantDiCE() bool {
+	if c.snap.To.Type == "username" && c.callout != nil {
+		return false
+	}
+	if c.callout != nil {
+		return c.callout.wantDiCE()
+	}
+	return true
+}

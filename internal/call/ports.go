@@ -1,0 +1,193 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/svaml"
+)
+
+// The seams of the call core. They are defined here, where they are
+// consumed, and kept small; internal/app adapts signaling, media, the
+// callback client and the store to them. All methods may be called from the
+// call's actor goroutine and from the tasks it spawns, never concurrently
+// for the same leg or media session unless stated.
+
+// Leg is one SIP dialog of a call.
+type Leg interface {
+	// Hangup ends the dialog: BYE once answered; before that CANCEL for an
+	// outbound leg or a final response for an inbound one. Idempotent.
+	Hangup(ctx context.Context) error
+	// Done is closed when the dialog has ended, for whatever reason.
+	Done() <-chan struct{}
+	// RemoteEnded reports, once Done is closed, whether the far end ended
+	// the dialog (BYE, CANCEL) rather than this node.
+	RemoteEnded() bool
+	// Events delivers in-dialog requests the call must act on: DTMF from
+	// SIP INFO and re-INVITE/UPDATE offers. It is never closed.
+	Events() <-chan LegEvent
+}
+
+// InboundLeg is the dialog of a call that reached the node.
+type InboundLeg interface {
+	Leg
+	// Ring sends 180 Ringing, or 183 Session Progress with early media
+	// when early is not nil.
+	Ring(ctx context.Context, early []byte) error
+	// Answer sends 200 OK with the SDP and waits for the ACK.
+	Answer(ctx context.Context, sdp []byte) error
+	// Reject sends a final failure response to the INVITE.
+	Reject(ctx context.Context, code int, reason string) error
+}
+
+// OutboundLeg is a dialog the node placed.
+type OutboundLeg interface {
+	Leg
+	// WaitAnswer blocks until the callee answers (returning its SDP), or
+	// the attempt fails with a *DialError, or ctx ends.
+	WaitAnswer(ctx context.Context) ([]byte, error)
+}
+
+// LegEvent is an in-dialog event. Exactly one of Digit and Offer is set.
+type LegEvent struct {
+	// Digit is a DTMF digit received with SIP INFO.
+	Digit rune
+	// Offer is the SDP of a re-INVITE or UPDATE; the call answers it with
+	// Respond (once).
+	Offer   []byte
+	Respond func(answer []byte, err error)
+}
+
+// DialError is why an outbound leg did not answer, already mapped to the
+// Sinch result and reason (signaling owns the one mapping table).
+type DialError struct {
+	Code   int    // SIP status, 0 for local conditions (timeout, transport)
+	Result string // events.Result*
+	Reason string // events.Reason*
+	Err    error  // optional underlying cause
+}
+
+func (e *DialError) Error() string {
+	s := fmt.Sprintf("dial failed: %d %s/%s", e.Code, e.Result, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// DestinationKind is the kind of an outbound destination.
+type DestinationKind string
+
+// Destination kinds, as their Sinch destination types.
+const (
+	DestNumber   DestinationKind = "number"
+	DestSIP      DestinationKind = "sip"
+	DestUsername DestinationKind = "username"
+)
+
+// DialRequest describes an outbound leg.
+type DialRequest struct {
+	CallID      string // the callcore call id, for logs
+	Kind        DestinationKind
+	Endpoint    string // E.164 number, SIP address user@host[:port], or username
+	CLI         string // caller id shown to the callee; "private" withholds it
+	Headers     []events.KeyValue
+	Transport   string // udp, tcp or tls (SIP destinations)
+	Offer       []byte
+	DialTimeout time.Duration // ringing timeout; 0 means the dialer's default
+}
+
+// Dialer places outbound legs.
+type Dialer interface {
+	Dial(ctx context.Context, req DialRequest) (OutboundLeg, error)
+}
+
+// Audio is a playable, resolved prompt. It is opaque to the call core: the
+// media adapter produces it and consumes it.
+type Audio any
+
+// Media allocates RTP sessions and resolves prompts.
+type Media interface {
+	// Answer opens a session for a remote offer and returns the local answer.
+	Answer(ctx context.Context, offer []byte) (MediaSession, []byte, error)
+	// Offer opens a session and returns the local offer for an outbound leg.
+	Offer(ctx context.Context) (MediaSession, []byte, error)
+	// Prompt resolves one prompt (TTS, SSML, URL or file id) to audio.
+	Prompt(ctx context.Context, p svaml.Prompt, locale string) (Audio, error)
+	// Ringback returns the ring-back tone of a country code of
+	// connectPstn.indications ("" means the default).
+	Ringback(country string) Audio
+}
+
+// MediaSession is the RTP session of one leg.
+type MediaSession interface {
+	// SetRemote applies the answer to our offer.
+	SetRemote(answer []byte) error
+	// Reoffer answers a re-INVITE/UPDATE offer (hold, unhold, new address).
+	Reoffer(offer []byte) ([]byte, error)
+	// Play blocks until the audio has been sent or ctx ends.
+	Play(ctx context.Context, a Audio) error
+	// SendDTMF sends digits (0-9 * # A-D, w = 500 ms pause) as RFC 4733.
+	SendDTMF(ctx context.Context, digits string) error
+	// Timeout is closed when no RTP arrived for the inactivity window.
+	Timeout() <-chan struct{}
+	// Bridge relays media between this session and other until stop.
+	Bridge(other MediaSession) (stop func(), err error)
+	// Close releases the session. Idempotent.
+	Close() error
+}
+
+// CallbackTarget is where the events of a call go.
+type CallbackTarget struct {
+	AppKey      string
+	URL         string
+	FallbackURL string
+}
+
+// Callbacks delivers signed events. accept validates a reply (nil: any 2xx
+// is fine); a reply it rejects counts as a failure of that URL, and the
+// fallback URL is tried. It returns the accepted reply body.
+type Callbacks interface {
+	Deliver(ctx context.Context, t CallbackTarget, ev events.Event, accept func([]byte) error) ([]byte, error)
+}
+
+// Apps routes inbound calls to applications.
+type Apps interface {
+	// RouteInbound returns the application that owns the dialled
+	// destination, or ErrNoRoute.
+	RouteInbound(ctx context.Context, to events.Destination) (CallbackTarget, error)
+	// Target returns the callback URLs of an application.
+	Target(ctx context.Context, appKey string) (CallbackTarget, error)
+}
+
+// Store persists call snapshots so that every node can read them.
+type Store interface {
+	// Create stores a new call; the owner is this node.
+	Create(ctx context.Context, s *Snapshot) error
+	// Save overwrites the call's snapshot (only the owning actor writes).
+	Save(ctx context.Context, s *Snapshot) error
+	// Load returns a call's snapshot or ErrCallNotFound.
+	Load(ctx context.Context, id string) (*Snapshot, error)
+}
+
+// Errors the manager returns; the API maps them to HTTP statuses.
+var (
+	// ErrCallNotFound: no such call (404).
+	ErrCallNotFound = errors.New("call not found")
+	// ErrCallEnded: the call exists but has ended (409 for commands).
+	ErrCallEnded = errors.New("call has ended")
+	// ErrNotOwner: the call is live on another node (forwarding lands with
+	// the multi-node issue).
+	ErrNotOwner = errors.New("call is owned by another node")
+	// ErrNoRoute: no application owns the dialled destination.
+	ErrNoRoute = errors.New("no application for the dialled destination")
+	// ErrDraining: the node takes no new calls.
+	ErrDraining = errors.New("node is draining")
+	// ErrInvalidCommand: the command does not apply to the call now.
+	ErrInvalidCommand = errors.New("invalid command for the call")
+)

@@ -1,0 +1,137 @@
+package call
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/callcore/callcore/events"
+)
+
+// Direction says how a call started.
+type Direction string
+
+// Directions, also metric label values.
+const (
+	DirectionInbound Direction = "inbound"
+	DirectionCallout Direction = "callout"
+)
+
+// Snapshot is the persisted record of a call: what GET /calls/id/{id}
+// answers on any node, and what a surviving node needs to finalize the call
+// of a dead one. The owning actor is its only writer.
+type Snapshot struct {
+	ID        string             `json:"id"`
+	Region    string             `json:"region"`
+	Node      string             `json:"node"`
+	AppKey    string             `json:"appKey"`
+	Direction Direction          `json:"direction"`
+	State     State              `json:"state"`
+	From      events.Destination `json:"from"`
+	To        events.Destination `json:"to"`
+	Domain    string             `json:"domain"`
+	Custom    string             `json:"custom,omitempty"`
+	Cookies   []events.KeyValue  `json:"cookies,omitempty"`
+	Result    string             `json:"result"`
+	Reason    string             `json:"reason"`
+	Currency  string             `json:"currency"`
+	// StartedAt is when the call was created; AnsweredAt when it was first
+	// answered (zero if never); EndedAt when it ended (zero while ongoing).
+	StartedAt  time.Time `json:"startedAt"`
+	AnsweredAt time.Time `json:"answeredAt,omitzero"`
+	EndedAt    time.Time `json:"endedAt,omitzero"`
+}
+
+// Duration is the billable duration in whole seconds: from answer to end
+// (or to now while ongoing); 0 if never answered.
+func (s *Snapshot) Duration(now time.Time) int {
+	if s.AnsweredAt.IsZero() {
+		return 0
+	}
+	end := s.EndedAt
+	if end.IsZero() {
+		end = now
+	}
+	if end.Before(s.AnsweredAt) {
+		return 0
+	}
+	return int(end.Sub(s.AnsweredAt) / time.Second)
+}
+
+// Status is ONGOING or FINAL.
+func (s *Snapshot) Status() string {
+	if s.State.Ongoing() {
+		return events.StatusOngoing
+	}
+	return events.StatusFinal
+}
+
+// Info is the answer of GET /calling/v1/calls/id/{callId} (reference §2.3).
+// timestamp and userRate are always present: the Python SDK reads them
+// unconditionally.
+type Info struct {
+	From      events.Destination `json:"from"`
+	To        events.Destination `json:"to"`
+	Domain    string             `json:"domain"`
+	CallID    string             `json:"callId"`
+	Duration  int                `json:"duration"`
+	Status    string             `json:"status"`
+	Result    string             `json:"result"`
+	Reason    string             `json:"reason"`
+	Timestamp string             `json:"timestamp"`
+	Custom    string             `json:"custom,omitempty"`
+	UserRate  events.Money       `json:"userRate"`
+	Debit     events.Money       `json:"debit"`
+}
+
+// Info renders the snapshot for the REST API at time now. callcore does
+// not rate calls: userRate and debit are zero in the configured currency.
+func (s *Snapshot) Info(now time.Time) Info {
+	return Info{
+		From:      s.From,
+		To:        s.To,
+		Domain:    s.Domain,
+		CallID:    s.ID,
+		Duration:  s.Duration(now),
+		Status:    s.Status(),
+		Result:    s.Result,
+		Reason:    s.Reason,
+		Timestamp: s.StartedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+		Custom:    s.Custom,
+		UserRate:  events.Money{CurrencyID: s.Currency},
+		Debit:     events.Money{CurrencyID: s.Currency},
+	}
+}
+
+// Cookie limits: a call's jar is bounded so that a runaway application
+// cannot grow call records without end.
+const (
+	MaxCookies        = 50
+	MaxCookieKeyLen   = 256
+	MaxCookieValueLen = 4096
+)
+
+// setCookie sets key to value, replacing an existing key in place so the
+// order of first setting is kept.
+func (s *Snapshot) setCookie(key, value string) error {
+	if len(key) > MaxCookieKeyLen || len(value) > MaxCookieValueLen {
+		return fmt.Errorf("cookie %q: key over %d or value over %d bytes", truncate(key, 32), MaxCookieKeyLen, MaxCookieValueLen)
+	}
+	for i := range s.Cookies {
+		if s.Cookies[i].Key == key {
+			s.Cookies[i].Value = value
+			return nil
+		}
+	}
+	if len(s.Cookies) >= MaxCookies {
+		return fmt.Errorf("cookie %q: a call holds at most %d cookies", truncate(key, 32), MaxCookies)
+	}
+	s.Cookies = append(s.Cookies, events.KeyValue{Key: key, Value: value})
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
