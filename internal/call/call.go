@@ -131,7 +131,6 @@ type Call struct {
 	base       State
 	rejectCode int // SIP status for an unanswered caller when the call ends
 	diceSent   bool
-	tornDown   bool
 	lastAction string
 }
 
