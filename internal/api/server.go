@@ -31,17 +31,24 @@ type Options struct {
 	BodyLimit int64
 	// Currency is the currencyId of the zero rates callcore reports, e.g. "USD".
 	Currency string
+	// Calls is the call core. Nil keeps the call routes at 501 (a node
+	// without SIP and media cannot run calls, and must not pretend to).
+	Calls Calls
+	// MaxTTSChars limits TTS text in callouts; 0 means 600.
+	MaxTTSChars int
 }
 
 // Server is the REST API. It is an http.Handler.
 type Server struct {
-	e         *echo.Echo
-	store     store.Store
-	verifier  *events.Verifier
-	log       *slog.Logger
-	metrics   *Metrics
-	bodyLimit int64
-	currency  string
+	e           *echo.Echo
+	store       store.Store
+	verifier    *events.Verifier
+	log         *slog.Logger
+	metrics     *Metrics
+	bodyLimit   int64
+	currency    string
+	calls       Calls
+	maxTTSChars int
 }
 
 // New builds the API server and mounts every route of the reference's §10.
@@ -50,11 +57,13 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("api: Store and Verifier are required")
 	}
 	s := &Server{
-		store:     o.Store,
-		verifier:  o.Verifier,
-		log:       o.Logger,
-		bodyLimit: o.BodyLimit,
-		currency:  o.Currency,
+		store:       o.Store,
+		verifier:    o.Verifier,
+		log:         o.Logger,
+		bodyLimit:   o.BodyLimit,
+		currency:    o.Currency,
+		calls:       o.Calls,
+		maxTTSChars: o.MaxTTSChars,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -99,12 +108,19 @@ func (s *Server) routes() {
 	// 404 whatever the credentials.
 	g := authenticated{s.e, []echo.MiddlewareFunc{s.readBody, s.authenticate}}
 
-	// Calling host (reference §2.2–2.6). The call core is wired in a later
-	// issue; until then these answer 501 with a JSON body, never a fake success.
-	g.POST("/calling/v1/callouts", notImplemented("callouts"))
-	g.GET("/calling/v1/calls/id/:callId", notImplemented("call information"))
-	g.PATCH("/calling/v1/calls/id/:callId", notImplemented("call updates"))
-	g.PATCH("/calling/v1/calls/id/:callId/leg/:callLeg", notImplemented("call leg management"))
+	// Calling host (reference §2.2–2.5): live when the node has a call core.
+	if s.calls != nil {
+		g.POST("/calling/v1/callouts", s.callout)
+		g.GET("/calling/v1/calls/id/:callId", s.getCall)
+		g.PATCH("/calling/v1/calls/id/:callId", s.updateCall)
+		g.PATCH("/calling/v1/calls/id/:callId/leg/:callLeg", s.updateCall)
+	} else {
+		g.POST("/calling/v1/callouts", notImplemented("callouts"))
+		g.GET("/calling/v1/calls/id/:callId", notImplemented("call information"))
+		g.PATCH("/calling/v1/calls/id/:callId", notImplemented("call updates"))
+		g.PATCH("/calling/v1/calls/id/:callId/leg/:callLeg", notImplemented("call leg management"))
+	}
+	// Conferences land with their own issue.
 	g.GET("/calling/v1/conferences/id/:conferenceId", notImplemented("conference information"))
 	g.DELETE("/calling/v1/conferences/id/:conferenceId", notImplemented("conference kick-all"))
 	g.PATCH("/calling/v1/conferences/id/:conferenceId/:callId", notImplemented("conference participant management"))
