@@ -59,7 +59,7 @@ func (l *fakeLeg) end(remote bool) {
 func (l *fakeLeg) remoteHangup() { l.end(true) }
 
 func (l *fakeLeg) Hangup(context.Context) error { l.record("hangup"); l.end(false); return nil }
-func (l *fakeLeg) Done() <-chan struct{}         { return l.done }
+func (l *fakeLeg) Done() <-chan struct{}        { return l.done }
 func (l *fakeLeg) RemoteEnded() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -181,7 +181,12 @@ type fakeSession struct {
 	timeout chan struct{}
 }
 
-func (s *fakeSession) SetRemote(sdp []byte) error    { s.mu.Lock(); s.remote = sdp; s.mu.Unlock(); return nil }
+func (s *fakeSession) SetRemote(sdp []byte) error {
+	s.mu.Lock()
+	s.remote = sdp
+	s.mu.Unlock()
+	return nil
+}
 func (s *fakeSession) Reoffer([]byte) ([]byte, error) { return []byte("reanswer"), nil }
 func (s *fakeSession) Play(ctx context.Context, a Audio) error {
 	s.m.mu.Lock()

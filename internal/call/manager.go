@@ -200,8 +200,8 @@ func (m *Manager) HandleInbound(ctx context.Context, in Inbound) {
 	c := m.newCall(id, log, Snapshot{
 		ID: id, Region: m.opts.Region, Node: m.opts.Node, AppKey: target.AppKey,
 		Direction: DirectionInbound, State: StateInitiated,
-		From:      events.Destination{Type: fromType(in), Endpoint: in.From},
-		To:        in.To, Domain: domain, Currency: m.opts.Currency,
+		From: events.Destination{Type: fromType(in), Endpoint: in.From},
+		To:   in.To, Domain: domain, Currency: m.opts.Currency,
 		Result: events.ResultNA, Reason: events.ReasonNA, StartedAt: now,
 	})
 	c.target = target
