@@ -1,0 +1,60 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/internal/call"
+	"github.com/callcore/callcore/internal/store"
+	"github.com/callcore/callcore/internal/store/memstore"
+)
+
+func TestCallStoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	cs := &callStore{s: memstore.New(), node: "node-a", liveTTL: time.Hour, endedTTL: time.Minute}
+	snap := &call.Snapshot{ID: "c1", AppKey: "app", State: call.StateAwaitingICE, Direction: call.DirectionInbound,
+		Cookies: []events.KeyValue{{Key: "k", Value: "v"}}, StartedAt: time.Unix(1700000000, 0).UTC()}
+	require.NoError(t, cs.Create(ctx, snap))
+	require.Error(t, cs.Create(ctx, snap), "ids are unique")
+	snap.State = call.StateEnded
+	require.NoError(t, cs.Save(ctx, snap))
+	got, err := cs.Load(ctx, "c1")
+	require.NoError(t, err)
+	require.Equal(t, snap, got)
+	_, err = cs.Load(ctx, "nope")
+	require.ErrorIs(t, err, call.ErrCallNotFound)
+}
+
+func TestAppRouter(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	cfg := testConfig(t, "")
+	r := &appRouter{s: st, cfg: cfg}
+	require.NoError(t, st.AssignNumbers(ctx, testKey, "voice", []string{"+46701234567"}))
+
+	// No callbacks in the store yet: the config's.
+	tgt, err := r.RouteInbound(ctx, events.Destination{Type: "did", Endpoint: "46701234567"})
+	require.NoError(t, err)
+	require.Equal(t, call.CallbackTarget{AppKey: testKey, URL: "http://127.0.0.1:9000/callbacks"}, tgt)
+
+	require.NoError(t, st.SetCallbacks(ctx, testKey, store.Callbacks{Primary: "https://a.example/cb", Fallback: "https://b.example/cb"}))
+	tgt, err = r.RouteInbound(ctx, events.Destination{Type: "did", Endpoint: "+46701234567"})
+	require.NoError(t, err)
+	require.Equal(t, "https://b.example/cb", tgt.FallbackURL)
+
+	for _, to := range []events.Destination{
+		{Type: "did", Endpoint: "+46709999999"}, // unknown
+		{Type: "did", Endpoint: "garbage"},
+		{Type: "username", Endpoint: "bob"},
+	} {
+		_, err := r.RouteInbound(ctx, to)
+		require.ErrorIs(t, err, call.ErrNoRoute, to.Endpoint)
+	}
+	require.NoError(t, st.UnassignNumber(ctx, testKey, "", "+46701234567"))
+	_, err = r.RouteInbound(ctx, events.Destination{Type: "did", Endpoint: "+46701234567"})
+	require.ErrorIs(t, err, call.ErrNoRoute, "unassigned numbers route nowhere")
+}
