@@ -23,6 +23,7 @@ type Config struct {
 	Media   Media   `yaml:"media"`
 	Store   Store   `yaml:"store"`
 	PSTN    PSTN    `yaml:"pstn"`
+	Calls   Calls   `yaml:"calls"`
 	Billing Billing `yaml:"billing"`
 	Log     Log     `yaml:"log"`
 	Apps    []App   `yaml:"apps"`
@@ -80,6 +81,16 @@ type SIP struct {
 	// headers and SDP. Default: the host of Listen, which must then be a
 	// specific host (not empty, 0.0.0.0 or ::).
 	PublicHost string `yaml:"public_host"`
+	// TrunkACL lists the sources (IP addresses or CIDR prefixes) allowed to
+	// send INVITEs that are not from registered users. Empty accepts any
+	// source, for development; production nodes should list their trunks
+	// and SIP load balancers.
+	TrunkACL []string `yaml:"trunk_acl"`
+	// Realm is the digest realm of the registrar. Default "callcore".
+	Realm string `yaml:"realm"`
+	// MaxCalls caps concurrent inbound dialogs; above it INVITEs get 503.
+	// 0 (the default) means no cap.
+	MaxCalls int `yaml:"max_calls"`
 }
 
 // Media configures RTP.
@@ -87,6 +98,21 @@ type Media struct {
 	// RTPPorts is the UDP port range for RTP, "MIN-MAX" inclusive, with
 	// 1024 <= MIN < MAX <= 65535 and MIN even. Default "20000-29999".
 	RTPPorts PortRange `yaml:"rtp_ports"`
+	// RTPTimeout ends a call whose far end sent no RTP for this long (not
+	// while it holds the call). Default 30s; 0s disables.
+	RTPTimeout Duration `yaml:"rtp_timeout"`
+	// Espeak is the espeak-ng binary used for TTS. Default "espeak-ng".
+	Espeak string `yaml:"espeak"`
+	// FilesDir holds the WAV files that playFiles ids name ("welcome" →
+	// FilesDir/welcome.wav). Empty: file ids are refused.
+	FilesDir string `yaml:"files_dir"`
+	// FetchTimeout bounds a download of a prompt URL. Default 10s.
+	FetchTimeout Duration `yaml:"fetch_timeout"`
+	// FetchMaxBytes caps a downloaded prompt. Default 10MiB.
+	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
+	// CacheBytes is the memory budget of the TTS and download cache.
+	// Default 64MiB.
+	CacheBytes ByteSize `yaml:"cache_bytes"`
 }
 
 // Store selects the state store.
@@ -104,6 +130,26 @@ type PSTN struct {
 	// e.g. "sip:gw.example.com:5060;transport=tcp". No password, no
 	// headers.
 	Gateway string `yaml:"gateway"`
+	// Username and Password answer the gateway's digest challenges; both
+	// empty means the gateway does not authenticate callcore.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+}
+
+// Calls configures the call core.
+type Calls struct {
+	// DialTimeout is the ringing timeout of outbound legs when SVAML sets
+	// no dialTimeout. Default 60s.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// MaxDuration caps calls whose SVAML sets no maxDuration. Default 4h
+	// (14400 s, Sinch's maximum); at most 4h.
+	MaxDuration Duration `yaml:"max_duration"`
+	// RecordTTL is how long GET /calls/id/{id} still answers after a call
+	// ended. Default 1h.
+	RecordTTL Duration `yaml:"record_ttl"`
+	// MaxTTSChars limits the text of say, TTS prompts and callouts.
+	// Default 600 (Sinch's default); at most 4000.
+	MaxTTSChars int `yaml:"max_tts_chars"`
 }
 
 // Billing configures the prices callcore reports.
@@ -156,6 +202,35 @@ type App struct {
 	// Numbers are the E.164 numbers ("+46701234567") assigned to the app
 	// at start-up. Each number may appear once across all apps.
 	Numbers []string `yaml:"numbers"`
+	// CallbackTimeout bounds one callback, connect to reply. Default 5s.
+	CallbackTimeout Duration `yaml:"callback_timeout"`
+	// CallbackConnectTimeout bounds connecting to the callback server.
+	// Default 2s; at most CallbackTimeout.
+	CallbackConnectTimeout Duration `yaml:"callback_connect_timeout"`
+	// Users are the app's in-app (MXP) users: SIP softphones register with
+	// these credentials and are reached by connectMxp and username
+	// destinations. Usernames are unique across apps.
+	Users []User `yaml:"users"`
+}
+
+// User is an in-app user's registrar credentials.
+type User struct {
+	// Username: required, 1-64 of a-z, A-Z, 0-9, ".", "_" and "-".
+	Username string `yaml:"username"`
+	// Password: required.
+	Password Secret `yaml:"password"`
+}
+
+// User returns the user with this username and the app it belongs to.
+func (c *Config) User(username string) (User, App, bool) {
+	for _, a := range c.Apps {
+		for _, u := range a.Users {
+			if u.Username == username {
+				return u, a, true
+			}
+		}
+	}
+	return User{}, App{}, false
 }
 
 // App returns the application with exactly this key.

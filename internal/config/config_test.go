@@ -24,21 +24,25 @@ func TestLoadExample(t *testing.T) {
 	cfg, err := Load("testdata/conf.example.yml")
 	require.NoError(t, err)
 	require.Equal(t, &Config{
-		Node:    Node{ID: "node-a", Region: "euc1"},
-		API:     API{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", BodyLimit: MiB, TimestampWindow: 10 * time.Minute},
-		Ops:     Ops{Listen: "127.0.0.1:9090"},
-		SIP:     SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1"},
-		Media:   Media{RTPPorts: PortRange{Min: 20000, Max: 20999}},
+		Node: Node{ID: "node-a", Region: "euc1"},
+		API:  API{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", BodyLimit: MiB, TimestampWindow: 10 * time.Minute},
+		Ops:  Ops{Listen: "127.0.0.1:9090"},
+		SIP:  SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: DefaultRealm},
+		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: DefaultRTPTimeout, Espeak: DefaultEspeak,
+			FetchTimeout: DefaultFetchTimeout, FetchMaxBytes: DefaultFetchMaxBytes, CacheBytes: DefaultCacheBytes},
 		Store:   Store{RedisURL: ""},
 		PSTN:    PSTN{Gateway: "sip:127.0.0.1:5070"},
+		Calls:   Calls{DialTimeout: DefaultDialTimeout, MaxDuration: DefaultMaxDuration, RecordTTL: DefaultRecordTTL, MaxTTSChars: DefaultMaxTTSChars},
 		Billing: Billing{Currency: "USD"},
 		Log:     Log{Level: "info", Format: "text"},
 		Apps: []App{{
-			Key:         testKey,
-			Secret:      testSecret,
-			CallbackURL: "http://127.0.0.1:9000/callbacks",
-			FallbackURL: "",
-			Numbers:     []string{"+46701234567"},
+			Key:                    testKey,
+			Secret:                 testSecret,
+			CallbackURL:            "http://127.0.0.1:9000/callbacks",
+			FallbackURL:            "",
+			Numbers:                []string{"+46701234567"},
+			CallbackTimeout:        DefaultCallbackTimeout,
+			CallbackConnectTimeout: DefaultCallbackConnect,
 		}},
 	}, cfg)
 }
@@ -54,26 +58,32 @@ func TestLoadGood(t *testing.T) {
 			BodyLimit:       512 * KiB,
 			TimestampWindow: 5 * time.Minute,
 		},
-		Ops:     Ops{Listen: "127.0.0.1:9090"},
-		SIP:     SIP{Listen: "0.0.0.0:5060", PublicHost: "sip.example.com"},
-		Media:   Media{RTPPorts: PortRange{Min: 20000, Max: 20999}},
+		Ops: Ops{Listen: "127.0.0.1:9090"},
+		SIP: SIP{Listen: "0.0.0.0:5060", PublicHost: "sip.example.com", TrunkACL: []string{"10.0.0.0/8", "192.0.2.7"},
+			Realm: "voice.example.com", MaxCalls: 500},
+		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: 45 * time.Second, Espeak: "/usr/bin/espeak-ng",
+			FilesDir: "/var/lib/callcore/prompts", FetchTimeout: 5 * time.Second, FetchMaxBytes: 2 * MiB, CacheBytes: 128 * MiB},
 		Store:   Store{RedisURL: "redis://:hunter2-redis@127.0.0.1:6379/0"},
-		PSTN:    PSTN{Gateway: "sips:trunk@gw.example.com:5061;transport=tls"},
+		PSTN:    PSTN{Gateway: "sips:trunk@gw.example.com:5061;transport=tls", Username: "trunk-user", Password: "hunter2-trunk"},
+		Calls:   Calls{DialTimeout: 30 * time.Second, MaxDuration: 2 * time.Hour, RecordTTL: 24 * time.Hour, MaxTTSChars: 1000},
 		Billing: Billing{Currency: "EUR"},
 		Log:     Log{Level: "debug", Format: "json"},
 		Apps: []App{
 			{
-				Key:         testKey,
-				Secret:      testSecret,
-				CallbackURL: "http://127.0.0.1:9000/callbacks",
-				Numbers:     []string{"+46701234567"},
+				Key:             testKey,
+				Secret:          testSecret,
+				CallbackURL:     "http://127.0.0.1:9000/callbacks",
+				Numbers:         []string{"+46701234567"},
+				CallbackTimeout: 3 * time.Second, CallbackConnectTimeout: time.Second,
+				Users: []User{{Username: "alice", Password: "alice-pass"}, {Username: "bob.smith", Password: "bob-pass"}},
 			},
 			{
-				Key:         "second-app",
-				Secret:      "c2Vjb25kLWFwcC1zZWNyZXQ",
-				CallbackURL: "https://backend.example.com/sinch?tenant=2",
-				FallbackURL: "https://fallback.example.com/sinch",
-				Numbers:     []string{"+12015550100", "+447400123456"},
+				Key:             "second-app",
+				Secret:          "c2Vjb25kLWFwcC1zZWNyZXQ",
+				CallbackURL:     "https://backend.example.com/sinch?tenant=2",
+				FallbackURL:     "https://fallback.example.com/sinch",
+				Numbers:         []string{"+12015550100", "+447400123456"},
+				CallbackTimeout: 5 * time.Second, CallbackConnectTimeout: 2 * time.Second,
 			},
 		},
 	}, cfg)
@@ -86,8 +96,12 @@ func TestLoadMinimalDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, API{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", BodyLimit: MiB, TimestampWindow: 10 * time.Minute}, cfg.API)
 	require.Equal(t, Ops{Listen: "127.0.0.1:9090"}, cfg.Ops)
-	require.Equal(t, SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1"}, cfg.SIP)
-	require.Equal(t, PortRange{Min: 20000, Max: 29999}, cfg.Media.RTPPorts)
+	require.Equal(t, SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: "callcore"}, cfg.SIP)
+	require.Equal(t, Media{RTPPorts: PortRange{Min: 20000, Max: 29999}, RTPTimeout: 30 * time.Second, Espeak: "espeak-ng",
+		FetchTimeout: 10 * time.Second, FetchMaxBytes: 10 * MiB, CacheBytes: 64 * MiB}, cfg.Media)
+	require.Equal(t, Calls{DialTimeout: time.Minute, MaxDuration: 4 * time.Hour, RecordTTL: time.Hour, MaxTTSChars: 600}, cfg.Calls)
+	require.Equal(t, 5*time.Second, cfg.Apps[0].CallbackTimeout)
+	require.Equal(t, 2*time.Second, cfg.Apps[0].CallbackConnectTimeout)
 	require.Empty(t, cfg.Store.RedisURL.Reveal())
 	require.Equal(t, "USD", cfg.Billing.Currency)
 	require.Equal(t, Log{Level: "info", Format: "text"}, cfg.Log)
@@ -184,13 +198,13 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Structure.
 		{"unknown top-level key", base + "bogus: 1\n",
-			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, billing, log, apps)"},
+			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, billing, log, apps)"},
 		{"unknown nested key in an app", base + "    callback: http://x\n",
-			"t.yml:7: apps[0].callback: unknown key (want one of: key, secret, callback_url, fallback_url, numbers)"},
+			"t.yml:7: apps[0].callback: unknown key (want one of: key, secret, callback_url, fallback_url, numbers, callback_timeout, callback_connect_timeout, users)"},
 		{"unknown nested key in a section", base + "api:\n  listen: \"127.0.0.1:8080\"\n  bind: x\n",
 			"t.yml:9: api.bind: unknown key (want one of: listen, base_url, body_limit, timestamp_window)"},
 		{"odd key is quoted", base + "\"a b\": 1\n",
-			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, billing, log, apps)`},
+			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, billing, log, apps)`},
 		{"duplicate top-level key", base + "node: {id: b, region: euc1}\n",
 			"t.yml:7: node: duplicate key (first on line 1)"},
 		{"duplicate key in an app", base + "    key: again\n",
@@ -562,4 +576,33 @@ func TestErrorsStayOnOneLine(t *testing.T) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		require.True(t, strings.HasPrefix(line, "t.yml"), "line %q", line)
 	}
+}
+
+func TestIssue3Keys(t *testing.T) {
+	cases := []struct{ yml, want string }{
+		{base + "sip: {trunk_acl: [\"10.0.0.0/33\"]}\n", `t.yml:7: sip.trunk_acl[0]: must be an IP address or CIDR prefix`},
+		{base + "sip: {max_calls: -1}\n", `t.yml:7: sip.max_calls: must be 0 (no cap) or more (got -1)`},
+		{base + "sip: {max_calls: many}\n", `t.yml:7: sip.max_calls: expected a whole number, got "many"`},
+		{base + "media: {rtp_timeout: 2h}\n", `t.yml:7: media.rtp_timeout: must be between 0s and 1h0m0s (got 2h0m0s)`},
+		{base + "calls: {max_duration: 5h}\n", `t.yml:7: calls.max_duration: must be between 1s and 4h0m0s (got 5h0m0s)`},
+		{base + "calls: {max_tts_chars: 0}\n", `t.yml:7: calls.max_tts_chars: must be between 1 and 4000 (got 0)`},
+		{strings.Replace(base, "pstn: {gateway: \"sip:127.0.0.1:5070\"}", "pstn: {gateway: \"sip:127.0.0.1:5070\", username: u}", 1),
+			`t.yml:2: pstn.password: pstn.username and pstn.password go together`},
+		{base + "    callback_timeout: 1s\n    callback_connect_timeout: 2s\n", `t.yml:8: apps[0].callback_connect_timeout: must not exceed callback_timeout (1s)`},
+		{base + "    users: [{username: \"a b\", password: x}]\n", `apps[0].users[0].username: must be 1-64`},
+		{base + "    users: [{username: alice}]\n", `apps[0].users[0].password: required`},
+		{base + "    users: [{username: alice, password: x}]\n" + app + "    users: [{username: alice, password: y}]\n", `apps[1].users[0].username: user alice is already defined at apps[0].users[0]`},
+	}
+	for _, c := range cases {
+		_, err := Parse("t.yml", []byte(c.yml))
+		require.Error(t, err, c.yml)
+		require.Contains(t, err.Error(), c.want)
+	}
+	cfg, err := Parse("t.yml", []byte(base+"    users: [{username: alice, password: s3cret}]\n"))
+	require.NoError(t, err)
+	u, a, ok := cfg.User("alice")
+	require.True(t, ok)
+	require.Equal(t, testKey, a.Key)
+	require.Equal(t, "s3cret", u.Password.Reveal())
+	require.NotContains(t, fmt.Sprintf("%v %+v", cfg, cfg), "s3cret")
 }

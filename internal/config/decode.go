@@ -134,6 +134,13 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Int:
+		i, err := strconv.ParseInt(strings.TrimSpace(n.Value), 10, 32)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.fail(path, n.Line, "expected a whole number, got %s", quote(n.Value))
+			return
+		}
+		v.SetInt(i)
 	default:
 		d.fail(path, n.Line, "internal error: unsupported field type %s", v.Type())
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -25,6 +26,18 @@ const (
 	DefaultLogFormat       = "text"
 	DefaultRTPPortMin      = 20000 // media.rtp_ports default: 20000-29999
 	DefaultRTPPortMax      = 29999
+	DefaultRealm           = "callcore"
+	DefaultRTPTimeout      = 30 * time.Second
+	DefaultEspeak          = "espeak-ng"
+	DefaultFetchTimeout    = 10 * time.Second
+	DefaultFetchMaxBytes   = 10 * MiB
+	DefaultCacheBytes      = 64 * MiB
+	DefaultDialTimeout     = 60 * time.Second
+	DefaultMaxDuration     = 4 * time.Hour
+	DefaultRecordTTL       = time.Hour
+	DefaultMaxTTSChars     = 600
+	DefaultCallbackTimeout = 5 * time.Second
+	DefaultCallbackConnect = 2 * time.Second
 )
 
 // Limits enforced by validation.
@@ -36,6 +49,7 @@ const (
 )
 
 var (
+	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	nodeIDPattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 	regionPattern   = regexp.MustCompile(`^[a-z0-9]{2,10}$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -136,6 +150,54 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 		}
 	}
 
+	for i, a := range c.SIP.TrunkACL {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				bad("sip.trunk_acl["+strconv.Itoa(i)+"]", "must be an IP address or CIDR prefix like 10.0.0.0/8 (got %s)", quote(a))
+			}
+		}
+	}
+	if c.SIP.Realm == "" {
+		c.SIP.Realm = DefaultRealm
+	} else if !isToken(c.SIP.Realm) {
+		bad("sip.realm", "must be a plain token (got %s)", quote(c.SIP.Realm))
+	}
+	if c.SIP.MaxCalls < 0 {
+		bad("sip.max_calls", "must be 0 (no cap) or more (got %d)", c.SIP.MaxCalls)
+	}
+	duration := func(path string, v *Duration, def, lo, hi time.Duration) {
+		if !present(path) {
+			*v = def
+		} else if *v < lo || *v > hi {
+			bad(path, "must be between %v and %v (got %v)", lo, hi, *v)
+		}
+	}
+	size := func(path string, v *ByteSize, def, lo, hi ByteSize) {
+		if !present(path) {
+			*v = def
+		} else if *v < lo || *v > hi {
+			bad(path, "must be between %v and %v (got %v)", lo, hi, *v)
+		}
+	}
+	duration("media.rtp_timeout", &c.Media.RTPTimeout, DefaultRTPTimeout, 0, time.Hour)
+	if c.Media.Espeak == "" {
+		c.Media.Espeak = DefaultEspeak
+	}
+	duration("media.fetch_timeout", &c.Media.FetchTimeout, DefaultFetchTimeout, time.Second, 5*time.Minute)
+	size("media.fetch_max_bytes", &c.Media.FetchMaxBytes, DefaultFetchMaxBytes, 1*KiB, 1*GiB)
+	size("media.cache_bytes", &c.Media.CacheBytes, DefaultCacheBytes, 1*MiB, 16*GiB)
+	duration("calls.dial_timeout", &c.Calls.DialTimeout, DefaultDialTimeout, time.Second, 10*time.Minute)
+	duration("calls.max_duration", &c.Calls.MaxDuration, DefaultMaxDuration, time.Second, DefaultMaxDuration)
+	duration("calls.record_ttl", &c.Calls.RecordTTL, DefaultRecordTTL, time.Minute, 30*24*time.Hour)
+	if !present("calls.max_tts_chars") {
+		c.Calls.MaxTTSChars = DefaultMaxTTSChars
+	} else if c.Calls.MaxTTSChars < 1 || c.Calls.MaxTTSChars > 4000 {
+		bad("calls.max_tts_chars", "must be between 1 and 4000 (got %d)", c.Calls.MaxTTSChars)
+	}
+	if (c.PSTN.Username == "") != (c.PSTN.Password == "") {
+		bad("pstn.password", "pstn.username and pstn.password go together")
+	}
+
 	// Listeners must not collide (port 0 always gets a fresh port).
 	if c.Ops.Listen != "" && sameAddr(c.Ops.Listen, c.API.Listen) {
 		bad("ops.listen", "must not bind the address of api.listen (%s)", quote(c.API.Listen))
@@ -196,6 +258,7 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 	}
 	keys := map[string]string{}    // lower-case key → path of its app
 	numbers := map[string]string{} // number → path of its entry
+	users := map[string]string{}   // username → path of its entry
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		p := "apps[" + strconv.Itoa(i) + "]"
@@ -231,6 +294,25 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 		if a.FallbackURL != "" {
 			if reason := checkCallbackURL(a.FallbackURL); reason != "" {
 				bad(p+".fallback_url", "%s", reason)
+			}
+		}
+		duration(p+".callback_timeout", &a.CallbackTimeout, DefaultCallbackTimeout, 100*time.Millisecond, time.Minute)
+		duration(p+".callback_connect_timeout", &a.CallbackConnectTimeout, DefaultCallbackConnect, 50*time.Millisecond, time.Minute)
+		if a.CallbackConnectTimeout > a.CallbackTimeout {
+			bad(p+".callback_connect_timeout", "must not exceed callback_timeout (%v)", a.CallbackTimeout)
+		}
+		for j, u := range a.Users {
+			up := p + ".users[" + strconv.Itoa(j) + "]"
+			switch {
+			case !usernamePattern.MatchString(u.Username):
+				bad(up+".username", "must be 1-64 of A-Z, a-z, 0-9, \".\", \"_\" and \"-\" (got %s)", quote(u.Username))
+			case users[u.Username] != "":
+				bad(up+".username", "user %s is already defined at %s", u.Username, users[u.Username])
+			default:
+				users[u.Username] = up
+			}
+			if u.Password == "" {
+				bad(up+".password", "required")
 			}
 		}
 		for j, n := range a.Numbers {
