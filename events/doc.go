@@ -37,4 +37,11 @@
 // credentials, enforces an x-timestamp freshness window and reports failures
 // through sentinel errors that [FailureReason] maps to bounded metric labels.
 // Secrets never appear in error messages.
+//
+// # Delivery
+//
+// A [Client] POSTs signed events to an application's callback URL with
+// per-application connect and total timeouts, tries the fallback URL once
+// when the primary fails, and reports failures as a [*DeliveryError] with a
+// bounded reason (reference §3.1, §4.5).
 package events
