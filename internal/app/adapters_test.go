@@ -17,7 +17,8 @@ func TestCallStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	cs := &callStore{s: memstore.New(), node: "node-a", liveTTL: time.Hour, endedTTL: time.Minute}
 	snap := &call.Snapshot{ID: "c1", AppKey: "app", State: call.StateAwaitingICE, Direction: call.DirectionInbound,
-		Cookies: []events.KeyValue{{Key: "k", Value: "v"}}, StartedAt: time.Unix(1700000000, 0).UTC()}
+		StartedAt: time.Unix(1700000000, 0).UTC()}
+	require.NoError(t, snap.Cookies.Set("k", "v"))
 	require.NoError(t, cs.Create(ctx, snap))
 	require.Error(t, cs.Create(ctx, snap), "ids are unique")
 	snap.State = call.StateEnded

@@ -312,7 +312,9 @@ func (c *Call) onLegEvent(l *leg, ev LegEvent) {
 func (c *Call) onCommand(ctx context.Context, cmd command) {
 	switch {
 	case cmd.snapshot != nil:
-		cmd.snapshot <- c.snap
+		s := c.snap
+		s.Cookies = *c.snap.Cookies.Clone()
+		cmd.snapshot <- s
 	case cmd.drain:
 		c.log.Warn("node draining; hanging up")
 		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)

@@ -98,7 +98,7 @@ func (c *Call) instruction(ctx context.Context, in svaml.Instruction, legs []*le
 	case *svaml.SetCookie:
 		errc := make(chan error, 1)
 		c.post(ctx, func() {
-			err := c.snap.setCookie(in.Key, in.Value)
+			err := c.snap.Cookies.Set(in.Key, in.Value)
 			if err == nil {
 				c.save(ctx)
 			}

@@ -319,6 +319,6 @@ func (s *memStore) Load(_ context.Context, id string) (*Snapshot, error) {
 }
 
 func cloneSnap(s Snapshot) Snapshot {
-	s.Cookies = append([]events.KeyValue(nil), s.Cookies...)
+	s.Cookies = *s.Cookies.Clone()
 	return s
 }

@@ -11,12 +11,7 @@ import (
 
 func (c *Call) timestamp() string { return events.Timestamp(c.m.opts.Now()) }
 
-func (c *Call) cookies() []events.KeyValue {
-	if len(c.snap.Cookies) == 0 {
-		return nil
-	}
-	return append([]events.KeyValue(nil), c.snap.Cookies...)
-}
+func (c *Call) cookies() []events.KeyValue { return c.snap.cookieList() }
 
 func (c *Call) rate() events.Money { return events.Money{CurrencyID: c.snap.Currency} }
 

@@ -1,9 +1,9 @@
 package call
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/callcore/callcore/cookies"
 	"github.com/callcore/callcore/events"
 )
 
@@ -30,7 +30,7 @@ type Snapshot struct {
 	To        events.Destination `json:"to"`
 	Domain    string             `json:"domain"`
 	Custom    string             `json:"custom,omitempty"`
-	Cookies   []events.KeyValue  `json:"cookies,omitempty"`
+	Cookies   cookies.Jar        `json:"cookies"`
 	Result    string             `json:"result"`
 	Reason    string             `json:"reason"`
 	Currency  string             `json:"currency"`
@@ -102,36 +102,16 @@ func (s *Snapshot) Info(now time.Time) Info {
 	}
 }
 
-// Cookie limits: a call's jar is bounded so that a runaway application
-// cannot grow call records without end.
-const (
-	MaxCookies        = 50
-	MaxCookieKeyLen   = 256
-	MaxCookieValueLen = 4096
-)
-
-// setCookie sets key to value, replacing an existing key in place so the
-// order of first setting is kept.
-func (s *Snapshot) setCookie(key, value string) error {
-	if len(key) > MaxCookieKeyLen || len(value) > MaxCookieValueLen {
-		return fmt.Errorf("cookie %q: key over %d or value over %d bytes", truncate(key, 32), MaxCookieKeyLen, MaxCookieValueLen)
+// cookieList is the jar in the wire form of events (nil when empty, so
+// that events omit it until the first setCookie).
+func (s *Snapshot) cookieList() []events.KeyValue {
+	all := s.Cookies.All()
+	if len(all) == 0 {
+		return nil
 	}
-	for i := range s.Cookies {
-		if s.Cookies[i].Key == key {
-			s.Cookies[i].Value = value
-			return nil
-		}
+	out := make([]events.KeyValue, len(all))
+	for i, kv := range all {
+		out[i] = events.KeyValue(kv)
 	}
-	if len(s.Cookies) >= MaxCookies {
-		return fmt.Errorf("cookie %q: a call holds at most %d cookies", truncate(key, 32), MaxCookies)
-	}
-	s.Cookies = append(s.Cookies, events.KeyValue{Key: key, Value: value})
-	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return out
 }
