@@ -1,0 +1,105 @@
+package media
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Bridge relays RTP between two sessions of one engine: audio is
+// transcoded PCMU<->PCMA when the legs negotiated different codecs (one
+// table lookup per byte, same packet size), telephone-events pass through
+// with the receiving leg's payload type (and are dropped towards a leg that
+// negotiated none; the digits still appear on the sending leg's Digits).
+// Packets are relayed as they arrive, re-stamped into the receiving leg's
+// own SSRC, sequence and timestamp space. While a Play or SendDTMF runs on a
+// leg, what that leg hears is the played audio: packets from the other leg
+// are dropped until Play returns. A held leg receives nothing.
+type Bridge struct {
+	a, b     *Session
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+// Bridge connects a and b. Each session can be in one bridge at a time;
+// Bridge fails with ErrBridged otherwise, and with ErrClosed for a closed
+// session. (A method on Engine because the package's Bridge type takes the
+// name.)
+func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
+	if a == nil || b == nil || a == b {
+		return nil, fmt.Errorf("%w: a bridge needs two different sessions", ErrBridged)
+	}
+	if a.e != e || b.e != e {
+		return nil, fmt.Errorf("media: bridge sessions of another engine")
+	}
+	if a.isClosed() || b.isClosed() {
+		return nil, ErrClosed
+	}
+	br := &Bridge{a: a, b: b, done: make(chan struct{})}
+	if !a.bridge.CompareAndSwap(nil, br) {
+		return nil, fmt.Errorf("%w: first session", ErrBridged)
+	}
+	if !b.bridge.CompareAndSwap(nil, br) {
+		a.bridge.CompareAndSwap(br, nil)
+		return nil, fmt.Errorf("%w: second session", ErrBridged)
+	}
+	a.log.Debug("rtp bridge started", "peer_port", b.port)
+	b.log.Debug("rtp bridge started", "peer_port", a.port)
+	return br, nil
+}
+
+// Stop ends the relay in both directions. It is idempotent and also runs
+// when either session closes.
+func (br *Bridge) Stop() {
+	br.stopOnce.Do(func() {
+		br.a.bridge.CompareAndSwap(br, nil)
+		br.b.bridge.CompareAndSwap(br, nil)
+		close(br.done)
+	})
+}
+
+// Done is closed when the bridge stops.
+func (br *Bridge) Done() <-chan struct{} { return br.done }
+
+// relay forwards one packet received by from to the other leg. It runs in
+// from's read goroutine.
+func (br *Bridge) relay(from *Session, kind packetKind, codec string, h *rtp.Header, payload []byte, now time.Duration) {
+	to := br.b
+	if from == br.b {
+		to = br.a
+	}
+	if to.outBusy.Load() || len(payload) == 0 || len(payload) > rtpBufSize-12 {
+		return
+	}
+	n := to.neg.Load()
+	if n == nil || !n.CanSend() {
+		return
+	}
+	var (
+		pt   uint8
+		conv *[256]uint8
+		dur  = FrameDuration
+	)
+	switch kind {
+	case kindAudio:
+		pt = n.Codec.PT
+		dur = time.Duration(len(payload)) * time.Second / SampleRate
+		switch {
+		case codec == codecPCMU && n.Codec.Name == codecPCMA:
+			conv = &ulawToALawTable
+		case codec == codecPCMA && n.Codec.Name == codecPCMU:
+			conv = &alawToULawTable
+		}
+	case kindEvent:
+		if !n.Events {
+			return
+		}
+		pt = n.EventPT
+	default:
+		return
+	}
+	// The receiving leg's clock runs on its own time base.
+	to.relayOut(n, h.SSRC, h.Timestamp, h.Marker, pt, payload, conv, now+from.epoch.Sub(to.epoch), dur)
+}
