@@ -170,7 +170,7 @@ func (c *Call) dialFirstParty(ctx context.Context, req DialRequest) {
 	o := c.callout
 	var first *leg
 	c.spawn(ctx, "dial_first_party", func(tctx context.Context) error {
-		ms, offer, err := c.m.deps.Media.Offer(tctx)
+		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
 		if err != nil {
 			return fmt.Errorf("media: %w", err)
 		}

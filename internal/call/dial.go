@@ -38,7 +38,7 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 		answer []byte
 	)
 	c.spawn(ctx, "dial", func(tctx context.Context) error {
-		ms, offer, err := c.m.deps.Media.Offer(tctx)
+		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
 		if err != nil {
 			return fmt.Errorf("media: %w", err)
 		}

@@ -139,12 +139,19 @@ func (c *Call) forLegs(ctx context.Context, legs []*leg, fn func(*leg) error) er
 
 // answer answers an inbound leg: media for its offer, 200 OK, ACK.
 func (c *Call) answer(ctx context.Context, l *leg) error {
-	_, sdp, err := c.openInboundMedia(ctx, l)
+	ms, sdp, err := c.openInboundMedia(ctx, l)
 	if err != nil {
 		return err
 	}
-	if err := l.in.Answer(ctx, sdp); err != nil {
+	ackSDP, err := l.in.Answer(ctx, sdp)
+	if err != nil {
 		return fmt.Errorf("answering: %w", err)
+	}
+	if len(l.offer) == 0 {
+		// Offer-less INVITE: we offered in the 200, the ACK answers.
+		if err := ms.SetRemote(ackSDP); err != nil {
+			return fmt.Errorf("ACK SDP: %w", err)
+		}
 	}
 	l.setAnswered()
 	c.post(ctx, func() {
@@ -196,9 +203,9 @@ func (c *Call) openInboundMedia(ctx context.Context, l *leg) (MediaSession, []by
 		err error
 	)
 	if len(l.offer) == 0 {
-		ms, sdp, err = c.m.deps.Media.Offer(ctx) // offer-less INVITE: we offer in the 200
+		ms, sdp, err = c.m.deps.Media.Offer(ctx, c.snap.ID) // offer-less INVITE: we offer in the 200
 	} else {
-		ms, sdp, err = c.m.deps.Media.Answer(ctx, l.offer)
+		ms, sdp, err = c.m.deps.Media.Answer(ctx, c.snap.ID, l.offer)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("media: %w", err)

@@ -76,10 +76,10 @@ func (l *fakeLeg) Ring(_ context.Context, early []byte) error {
 	return nil
 }
 
-func (l *fakeLeg) Answer(_ context.Context, sdp []byte) error {
+func (l *fakeLeg) Answer(_ context.Context, sdp []byte) ([]byte, error) {
 	l.record("200")
 	l.answered <- sdp
-	return nil
+	return nil, nil
 }
 
 func (l *fakeLeg) Reject(_ context.Context, code int, _ string) error {
@@ -148,11 +148,11 @@ func (m *fakeMedia) newSession() *fakeSession {
 	return s
 }
 
-func (m *fakeMedia) Answer(context.Context, []byte) (MediaSession, []byte, error) {
+func (m *fakeMedia) Answer(context.Context, string, []byte) (MediaSession, []byte, error) {
 	return m.newSession(), []byte("answer-sdp"), nil
 }
 
-func (m *fakeMedia) Offer(context.Context) (MediaSession, []byte, error) {
+func (m *fakeMedia) Offer(context.Context, string) (MediaSession, []byte, error) {
 	return m.newSession(), []byte("offer-sdp"), nil
 }
 

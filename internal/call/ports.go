@@ -37,8 +37,9 @@ type InboundLeg interface {
 	// Ring sends 180 Ringing, or 183 Session Progress with early media
 	// when early is not nil.
 	Ring(ctx context.Context, early []byte) error
-	// Answer sends 200 OK with the SDP and waits for the ACK.
-	Answer(ctx context.Context, sdp []byte) error
+	// Answer sends 200 OK with the SDP and waits for the ACK. It returns
+	// the ACK's SDP: the answer to our offer when the INVITE had none.
+	Answer(ctx context.Context, sdp []byte) ([]byte, error)
 	// Reject sends a final failure response to the INVITE.
 	Reject(ctx context.Context, code int, reason string) error
 }
@@ -113,10 +114,11 @@ type Audio any
 
 // Media allocates RTP sessions and resolves prompts.
 type Media interface {
-	// Answer opens a session for a remote offer and returns the local answer.
-	Answer(ctx context.Context, offer []byte) (MediaSession, []byte, error)
+	// Answer opens a session for a remote offer and returns the local
+	// answer. callID labels the session's logs.
+	Answer(ctx context.Context, callID string, offer []byte) (MediaSession, []byte, error)
 	// Offer opens a session and returns the local offer for an outbound leg.
-	Offer(ctx context.Context) (MediaSession, []byte, error)
+	Offer(ctx context.Context, callID string) (MediaSession, []byte, error)
 	// Prompt resolves one prompt (TTS, SSML, URL or file id) to audio.
 	Prompt(ctx context.Context, p svaml.Prompt, locale string) (Audio, error)
 	// Ringback returns the ring-back tone of a country code of
@@ -126,7 +128,7 @@ type Media interface {
 
 // MediaSession is the RTP session of one leg.
 type MediaSession interface {
-	// SetRemote applies the answer to our offer.
+	// SetRemote applies the answer to our offer (the leg answered).
 	SetRemote(answer []byte) error
 	// Reoffer answers a re-INVITE/UPDATE offer (hold, unhold, new address).
 	Reoffer(offer []byte) ([]byte, error)

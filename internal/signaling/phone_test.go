@@ -152,7 +152,8 @@ func newPhone(t testing.TB, o phoneOpts) *phone {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, err.Error(), nil))
 			return
 		}
-		defer s.Close()
+		// No Close here: the dialog must stay in the cache for the BYE
+		// (ReadBye closes it).
 		h(s, req)
 	})
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
