@@ -19,10 +19,13 @@ import (
 
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/api"
+	"github.com/callcore/callcore/internal/call"
 	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/signaling"
 	"github.com/callcore/callcore/internal/store"
 	"github.com/callcore/callcore/internal/store/memstore"
 	"github.com/callcore/callcore/internal/store/redisstore"
+	"github.com/callcore/callcore/media"
 )
 
 // Options are the process-level dependencies of an App.
@@ -41,6 +44,9 @@ type App struct {
 	registry *prometheus.Registry
 	store    store.Store
 	api      *api.Server
+	media    *media.Engine
+	sip      *signaling.Server
+	calls    *call.Manager
 
 	apiSrv, opsSrv *http.Server
 	apiLn, opsLn   net.Listener
@@ -82,6 +88,11 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	if err := a.newCallCore(); err != nil {
+		_ = a.Stop(ctx)
+		return nil, err
+	}
+
 	secrets := make(map[string]string, len(cfg.Apps))
 	for _, app := range cfg.Apps {
 		secrets[app.Key] = app.Secret.Reveal()
@@ -91,12 +102,14 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		Window: cfg.API.TimestampWindow,
 	}
 	a.api, err = api.New(api.Options{
-		Store:      st,
-		Verifier:   verifier,
-		Logger:     a.log.With("component", "api"),
-		Registerer: a.registry,
-		BodyLimit:  int64(cfg.API.BodyLimit),
-		Currency:   cfg.Billing.Currency,
+		Store:       st,
+		Verifier:    verifier,
+		Logger:      a.log.With("component", "api"),
+		Registerer:  a.registry,
+		BodyLimit:   int64(cfg.API.BodyLimit),
+		Currency:    cfg.Billing.Currency,
+		Calls:       a.calls,
+		MaxTTSChars: cfg.Calls.MaxTTSChars,
 	})
 	if err != nil {
 		_ = a.Stop(ctx)
@@ -158,11 +171,15 @@ func (a *App) addStop(name string, fn func(context.Context) error) {
 	a.onStop = append(a.onStop, namedStop{name, fn})
 }
 
-// Start binds the API and ops listeners and serves them. The node is ready
-// when Start returns.
+// Start binds the SIP, API and ops listeners and serves them. The node is
+// ready when Start returns.
 func (a *App) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	var err error
+	if err := a.sip.Start(ctx); err != nil {
+		return fmt.Errorf("sip listener: %w", err)
+	}
+	a.addStop("sip", func(context.Context) error { return a.sip.Close() })
 	if a.apiLn, err = lc.Listen(ctx, "tcp", a.cfg.API.Listen); err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
@@ -191,8 +208,11 @@ func (a *App) Start(ctx context.Context) error {
 		a.addStop("ops listener", a.opsSrv.Shutdown)
 		go a.serve("ops", a.opsSrv, a.opsLn)
 	}
+	// Registered last, so it runs first on Stop: calls drain while the API
+	// still answers GET and PATCH for them.
+	a.addStop("calls", a.drainCalls)
 	a.ready.Store(true)
-	a.log.Info("node started", "api", a.APIAddr(), "ops", a.OpsAddr(), "store", a.storeKind())
+	a.log.Info("node started", "api", a.APIAddr(), "ops", a.OpsAddr(), "sip", a.SIPAddr(), "store", a.storeKind())
 	return nil
 }
 
@@ -216,6 +236,34 @@ func (a *App) APIAddr() string {
 		return ""
 	}
 	return a.apiLn.Addr().String()
+}
+
+// SIPAddr is the bound SIP address (UDP; TCP listens on the same port when
+// it could be had).
+func (a *App) SIPAddr() string {
+	if a.sip == nil {
+		return ""
+	}
+	return a.sip.UDPAddr().String()
+}
+
+// drainCalls refuses new calls and lets running ones finish until ctx
+// ends; then hangs them up (DiCE GENERALERROR) and waits for teardown.
+func (a *App) drainCalls(ctx context.Context) error {
+	a.sip.SetDraining(true)
+	n := a.calls.Active()
+	if n > 0 {
+		a.log.Info("draining calls", "active", n)
+	}
+	// Leave a fifth of the stop budget (at most 5 s) for hanging up the
+	// rest and for the listeners and store that stop after the calls.
+	if deadline, ok := ctx.Deadline(); ok {
+		reserve := min(time.Until(deadline)/5, 5*time.Second)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
+		defer cancel()
+	}
+	return a.calls.Drain(ctx)
 }
 
 // OpsAddr is the bound address of the ops listener (/metrics, /healthz, /readyz).

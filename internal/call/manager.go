@@ -115,6 +115,10 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// SetLimits sets the TTS text limit of every SVAML document (0 means 600).
+// Call before the first call.
+func (m *Manager) SetLimits(maxTTSChars int) { m.opts.Limits.MaxTTSChars = maxTTSChars }
+
 // Active is the number of calls this node is running.
 func (m *Manager) Active() int {
 	m.mu.Lock()

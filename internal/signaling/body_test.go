@@ -106,6 +106,10 @@ func TestParseSIPTarget(t *testing.T) {
 		{"a b@host", "", false, true},
 		{"a@ho st", "", false, true},
 		{"", "", false, true},
+		{"@@", "", false, true},
+		{"a@-bad.com", "", false, true},
+		{"a@[::1]:5060", "sip:a@[::1]:5060", false, false},
+		{"a@::1", "", false, true},
 	} {
 		u, secure, err := parseSIPTarget(tc.in)
 		if tc.err {

@@ -178,6 +178,8 @@ type dialog struct {
 	events chan Event
 	done   chan struct{}
 
+	regKey *dialogKey // where srv.dialogs holds it; guarded by srv.mu
+
 	mu           sync.Mutex
 	remoteTag    string
 	localHdr     *sip.FromHeader // our party, as From of the requests we send (with tag)
@@ -355,6 +357,10 @@ func (d *dialog) newRequest(method sip.RequestMethod) *sip.Request {
 func (d *dialog) bye(ctx context.Context, cause EndCause) error {
 	req := d.newRequest(sip.BYE)
 	d.finish(cause, 0, nil)
+	return d.sendBye(ctx, req)
+}
+
+func (d *dialog) sendBye(ctx context.Context, req *sip.Request) error {
 	res, err := d.srv.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("signaling: BYE: %w", err)
@@ -365,13 +371,15 @@ func (d *dialog) bye(ctx context.Context, cause EndCause) error {
 	return nil
 }
 
-// byeLater sends BYE in the background with a bounded timeout, for
-// teardowns nobody waits for.
+// byeLater ends the dialog now and sends BYE in the background with a
+// bounded timeout, for teardowns nobody waits for.
 func (d *dialog) byeLater(cause EndCause) {
+	req := d.newRequest(sip.BYE)
+	d.finish(cause, 0, nil)
 	d.srv.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, byeTimeout)
 		defer cancel()
-		if err := d.bye(ctx, cause); err != nil {
+		if err := d.sendBye(ctx, req); err != nil {
 			d.log().Warn("sip BYE failed", slog.Any("err", err))
 		}
 	})

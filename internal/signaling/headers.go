@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -143,7 +144,7 @@ func parseSIPTarget(endpoint string) (sip.Uri, bool, error) {
 		return sip.Uri{}, false, fmt.Errorf("%w: SIP destination %q: %w", ErrInvalidDial, truncate(endpoint), err)
 	}
 	secure := strings.EqualFold(u.Scheme, "sips")
-	if u.Host == "" || u.Wildcard || strings.ContainsAny(u.Host, " \t<>\"") {
+	if u.Wildcard || !validHost(u.Host) {
 		return sip.Uri{}, false, fmt.Errorf("%w: SIP destination %q has no valid host", ErrInvalidDial, truncate(endpoint))
 	}
 	if u.User != "" && !isUserPart(u.User) {
@@ -166,4 +167,32 @@ func parseSIPTarget(endpoint string) (sip.Uri, bool, error) {
 		}
 	}
 	return out, secure, nil
+}
+
+// validHost reports whether h is a host name, an IPv4 address or a
+// bracketed IPv6 address (RFC 3261 §25.1 hostport).
+func validHost(h string) bool {
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		ip, err := netip.ParseAddr(h[1 : len(h)-1])
+		return err == nil && ip.Is6() && ip.Zone() == ""
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return !strings.Contains(h, ":") // IPv6 must be bracketed
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

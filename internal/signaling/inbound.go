@@ -600,7 +600,8 @@ func (in *Inbound) hangup(ctx context.Context, cause EndCause, code int) error {
 	case <-in.done:
 		return nil
 	case <-ctx.Done():
-		in.finish(cause, 0, ctx.Err())
+		// Out of patience for the ACK: end now, BYE in the background.
+		in.byeLater(cause)
 		return ctx.Err()
 	}
 	if in.isEnded() {

@@ -203,7 +203,7 @@ func parseGateway(g Gateway) (*gateway, error) {
 	if err := sip.ParseUri(g.URI, &u); err != nil {
 		return nil, fmt.Errorf("signaling: gateway %q: %w", g.URI, err)
 	}
-	if u.Scheme != "sip" && u.Scheme != "sips" || u.Host == "" {
+	if u.Scheme != "sip" && u.Scheme != "sips" || !validHost(u.Host) {
 		return nil, fmt.Errorf("signaling: gateway %q: want a sip: or sips: URI with a host", g.URI)
 	}
 	tp := "udp"

@@ -382,16 +382,16 @@ func (s *Server) register(d *dialog, k dialogKey) {
 		return // already ended
 	}
 	s.dialogs[k] = d
+	d.regKey = &k
 }
 
 // forget removes an ended dialog.
 func (s *Server) forget(d *dialog) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, v := range s.dialogs {
-		if v == d {
-			delete(s.dialogs, k)
-		}
+	if d.regKey != nil {
+		delete(s.dialogs, *d.regKey)
+		d.regKey = nil
 	}
 	if _, ok := s.calls[d]; ok {
 		delete(s.calls, d)

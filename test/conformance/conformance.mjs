@@ -422,10 +422,11 @@ async function main() {
   });
 
   // --- calling host ---------------------------------------------------------
-  // The call routes are not wired yet: they must answer 501 with a VoiceError
-  // body. This check is expected to flip when the call core lands.
-  await check('callouts.tts answers 501 (not implemented yet) with a VoiceError body', async () => {
-    await expectSdkError(501, () => app.callouts.tts({
+  // A TTS callout is accepted and becomes a call the SDK can read back. The
+  // node under test dials a gateway nobody answers, so the call fails; what
+  // is checked here is the API contract, not the ringing (see test/e2e).
+  await check('callouts.tts returns a callId that calls.get finds', async () => {
+    const res = await app.callouts.tts({
       ttsCalloutRequestBody: {
         method: 'ttsCallout',
         ttsCallout: {
@@ -433,7 +434,26 @@ async function main() {
           destination: { type: 'number', endpoint: '+12015550100' },
           locale: 'en-US',
           text: 'Hello from the conformance test',
+          custom: 'conformance',
         },
+      },
+    });
+    assert.match(res.callId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `callId: ${JSON.stringify(res)}`);
+    const info = await app.calls.get({ callId: res.callId });
+    assert.equal(info.callId, res.callId);
+    assert.deepEqual(info.to, { type: 'number', endpoint: '+12015550100' });
+    assert.equal(info.custom, 'conformance');
+    assert.ok(['ONGOING', 'FINAL'].includes(info.status), `status: ${info.status}`);
+    assert.ok(info.userRate && typeof info.userRate.currencyId === 'string', `userRate: ${JSON.stringify(info)}`);
+  });
+  await check('calls.get of an unknown call gets 404 with a VoiceError body', async () => {
+    await expectSdkError(404, () => app.calls.get({ callId: 'c0ffee00-0000-4000-8000-000000000000' }));
+  });
+  await check('callouts.conference answers 501 until conferences land', async () => {
+    await expectSdkError(501, () => app.callouts.conference({
+      conferenceCalloutRequestBody: {
+        method: 'conferenceCallout',
+        conferenceCallout: { destination: { type: 'number', endpoint: '+12015550100' }, conferenceId: 'room1' },
       },
     }));
   });

@@ -102,6 +102,8 @@ sip:
   listen: "127.0.0.1:0"
 pstn:
   gateway: "sip:127.0.0.1:5070"
+calls:
+  dial_timeout: 2s
 store:
   redis_url: %q
 log:

@@ -1,0 +1,159 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/internal/call"
+	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/signaling"
+	"github.com/callcore/callcore/media"
+	"github.com/callcore/callcore/regions"
+)
+
+// newCallCore builds the media engine, the callback client, the SIP server
+// and the call manager, wired to each other. Nothing listens until
+// a.sip.Start.
+func (a *App) newCallCore() error {
+	cfg := a.cfg
+	bind, advertised, err := mediaAddrs(cfg)
+	if err != nil {
+		return err
+	}
+	mopts := media.DefaultOptions()
+	mopts.PortMin, mopts.PortMax = cfg.Media.RTPPorts.Min, cfg.Media.RTPPorts.Max
+	mopts.BindIP, mopts.AdvertisedIP = bind, advertised
+	mopts.RTPTimeout = cfg.Media.RTPTimeout
+	mopts.CacheBytes = int64(cfg.Media.CacheBytes)
+	mopts.FilesDir = cfg.Media.FilesDir
+	mopts.TTS.Binary = cfg.Media.Espeak
+	mopts.Fetch.Timeout = cfg.Media.FetchTimeout
+	mopts.Fetch.MaxBytes = int64(cfg.Media.FetchMaxBytes)
+	mopts.Logger = a.log.With("component", "media")
+	mopts.Registerer = a.registry
+	eng, err := media.NewEngine(mopts)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	a.media = eng
+	a.addStop("media", func(context.Context) error { return eng.Close() })
+
+	client := events.NewClient(events.ClientOptions{
+		Logger:  a.log.With("component", "callbacks"),
+		Metrics: events.NewMetrics(a.registry),
+	})
+	a.addStop("callback client", func(context.Context) error { client.CloseIdleConnections(); return nil })
+
+	region, err := regions.Parse(cfg.Node.Region)
+	if err != nil {
+		return err
+	}
+	mgr, err := call.NewManager(call.Deps{
+		Media:     mediaAdapter{e: eng},
+		Callbacks: &callbacks{c: client, cfg: cfg},
+		Apps:      &appRouter{s: a.store, cfg: cfg},
+		Store:     &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
+		Dialer:    &lazyDialer{a: a},
+	}, call.Options{
+		Node:        cfg.Node.ID,
+		Region:      cfg.Node.Region,
+		BaseURL:     cfg.API.BaseURL,
+		Currency:    cfg.Billing.Currency,
+		DialTimeout: cfg.Calls.DialTimeout,
+		MaxDuration: cfg.Calls.MaxDuration,
+		RecordTTL:   cfg.Calls.RecordTTL,
+		Logger:      a.log.With("component", "call"),
+		Registerer:  a.registry,
+		NewID:       func() string { return string(regions.NewCallID(region, cfg.Node.ID)) },
+	})
+	if err != nil {
+		return err
+	}
+	mgr.SetLimits(cfg.Calls.MaxTTSChars)
+	a.calls = mgr
+
+	acl, err := trunkACL(cfg.SIP.TrunkACL)
+	if err != nil {
+		return err
+	}
+	srv, err := signaling.New(signaling.Options{
+		Listen:     cfg.SIP.Listen,
+		PublicHost: cfg.SIP.PublicHost,
+		Logger:     a.log.With("component", "sip"),
+		Registerer: a.registry,
+		TrunkACL:   acl,
+		Gateway:    signaling.Gateway{URI: cfg.PSTN.Gateway, Username: cfg.PSTN.Username, Password: cfg.PSTN.Password.Reveal()},
+		Realm:      cfg.SIP.Realm,
+		Users: func(username string) (string, bool) {
+			u, _, ok := cfg.User(username)
+			return u.Password.Reveal(), ok
+		},
+		MaxCalls:           cfg.SIP.MaxCalls,
+		DefaultDialTimeout: cfg.Calls.DialTimeout,
+		Handler: signaling.HandlerFunc(func(in *signaling.Inbound) {
+			mgr.HandleInbound(context.Background(), inboundCall(cfg, in))
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	a.sip = srv
+	return nil
+}
+
+// lazyDialer forwards to the SIP server, which is built after the manager.
+type lazyDialer struct{ a *App }
+
+func (d *lazyDialer) Dial(ctx context.Context, r call.DialRequest) (call.OutboundLeg, error) {
+	return sipDialer{s: d.a.sip}.Dial(ctx, r)
+}
+
+// mediaAddrs picks the RTP bind address (the SIP listen host when it is an
+// address, else all interfaces) and the address written into SDP (the
+// public host, resolved once if it is a name).
+func mediaAddrs(cfg *config.Config) (bind, advertised netip.Addr, err error) {
+	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
+	bind = netip.IPv4Unspecified()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		bind = ip
+	}
+	if ip, err := netip.ParseAddr(cfg.SIP.PublicHost); err == nil {
+		return bind, ip, nil
+	}
+	ips, err := net.LookupIP(cfg.SIP.PublicHost)
+	if err != nil || len(ips) == 0 {
+		return bind, netip.Addr{}, fmt.Errorf("media: resolving sip.public_host %q: %v", cfg.SIP.PublicHost, err)
+	}
+	for _, ip := range ips {
+		if v4 := ip.To4(); v4 != nil {
+			a, _ := netip.AddrFromSlice(v4)
+			return bind, a, nil
+		}
+	}
+	a, _ := netip.AddrFromSlice(ips[0])
+	return bind, a, nil
+}
+
+func trunkACL(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
