@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/callcore/callcore/events"
@@ -20,7 +21,12 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 	c.parked = nil
 	c.log.Debug("executing svaml", "context", kind, "instructions", len(resp.Instructions), "action", resp.Action.ActionName())
 	legs := c.hearing(hear)
-	c.spawn(ctx, "instructions", func(tctx context.Context) error {
+	start := time.Now()
+	var firstAudio sync.Once
+	tctx0 := withFirstAudio(ctx, func() {
+		firstAudio.Do(func() { c.m.metrics.firstAudio.Observe(time.Since(start).Seconds()) })
+	})
+	c.spawn(tctx0, "instructions", func(tctx context.Context) error {
 		for i, in := range resp.Instructions {
 			if err := c.instruction(tctx, in, legs); err != nil {
 				return fmt.Errorf("instructions[%d] (%s): %w", i, in.InstructionName(), err)
@@ -226,6 +232,7 @@ func (c *Call) playPrompts(ctx context.Context, l *leg, prompts []svaml.Prompt, 
 		if err != nil {
 			return fmt.Errorf("prompt %s: %w", p.Kind, err)
 		}
+		firstAudioFrom(ctx)()
 		if err := ms.Play(ctx, a); err != nil {
 			return err
 		}
@@ -273,6 +280,22 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 		c.m.metrics.svamlErrors.WithLabelValues("unsupported_action").Inc()
 		c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
 	}
+}
+
+type firstAudioKey struct{}
+
+// withFirstAudio carries the hook that times a document's first prompt.
+func withFirstAudio(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, firstAudioKey{}, fn)
+}
+
+// firstAudioFrom returns the hook of ctx, or a no-op. Media sends the first
+// frame of a Play at once, so the hook runs just before it.
+func firstAudioFrom(ctx context.Context) func() {
+	if fn, ok := ctx.Value(firstAudioKey{}).(func()); ok {
+		return fn
+	}
+	return func() {}
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -165,6 +165,8 @@ type Inbound struct {
 	Headers []events.KeyValue
 	// Offer is the INVITE's SDP (may be empty: then callcore offers in 200).
 	Offer []byte
+	// ReceivedAt is when the INVITE arrived; zero means now.
+	ReceivedAt time.Time
 }
 
 // HandleInbound takes ownership of an inbound call: it routes it to an
@@ -172,6 +174,9 @@ type Inbound struct {
 // A call no application owns is rejected with 404; a draining node
 // answers 503.
 func (m *Manager) HandleInbound(ctx context.Context, in Inbound) {
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = time.Now()
+	}
 	id := m.opts.NewID()
 	log := m.log.With("call_id", id)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -119,7 +119,9 @@ func (c *Call) sendICE(ctx context.Context) {
 	}
 	ev := c.ice()
 	var resp *svaml.Response
+	received := c.inbound.ReceivedAt
 	c.spawn(ctx, "ice", func(tctx context.Context) (err error) {
+		c.m.metrics.iceDelay.Observe(time.Since(received).Seconds())
 		resp, err = c.request(tctx, c.target, ev, svaml.ContextICE)
 		return err
 	}, func(err error) {
