@@ -50,10 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60}}),
 		iceDelay: f.NewHistogram(prometheus.HistogramOpts{Namespace: "callcore", Subsystem: "calls", Name: "ice_delay_seconds",
 			Help:    "The node's own share of INVITE to ICE: from the INVITE reaching the call core to the ICE going to the callback client.",
-			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}}),
+			Buckets: []float64{.00005, .0001, .00025, .0005, .00075, .001, .0015, .002, .003, .005, .01, .025, .05, .1}}),
 		firstAudio: f.NewHistogram(prometheus.HistogramOpts{Namespace: "callcore", Subsystem: "calls", Name: "first_audio_seconds",
 			Help:    "From a SVAML reply arriving to its first prompt's first RTP packet (answer and early media included).",
-			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+			Buckets: []float64{.00025, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		storeErrors: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "store_errors_total",
 			Help: "Failed writes of call records."}),
 	}

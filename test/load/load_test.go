@@ -1,0 +1,279 @@
+// Package load holds the sipp load scenarios of `make bench`: a real sipp
+// UAC calls an in-process node whose callbacks go to a local backend, and
+// the node's own histograms tell its share of the latency.
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/internal/app"
+	"github.com/callcore/callcore/internal/config"
+)
+
+const (
+	appKey    = "669E367E-6BBA-48AB-AF15-266871C28135"
+	appSecret = "BeIukql3pTKJ8RGL5zo0DA=="
+	sayDID    = "+46701234567" // ICE: answer, say, hangup
+	holdDID   = "+46701234568" // ICE: park (held until the caller hangs up)
+)
+
+// backend answers ICEs per dialled number and accepts everything else.
+// It verifies signatures, as a real backend would.
+func backend(tb testing.TB) *httptest.Server {
+	v := &events.Verifier{Lookup: func(k string) (string, bool) { return appSecret, k == appKey }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := v.Verify(r, body); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case !strings.Contains(string(body), `"event":"ice"`):
+		case strings.Contains(string(body), holdDID):
+			_, _ = io.WriteString(w, `{"action":{"name":"park","holdPrompt":"#tts[Please hold]"}}`)
+		default:
+			_, _ = io.WriteString(w, `{"instructions":[{"name":"answer"},{"name":"say","text":"Hello","locale":"en-US"}],"action":{"name":"hangup"}}`)
+		}
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func startNode(tb testing.TB, reg *prometheus.Registry, callbackURL string) *app.App {
+	tb.Helper()
+	rtp := 30000
+	y := fmt.Sprintf(`
+node:  {id: load, region: euc1}
+api:   {listen: "127.0.0.1:0", base_url: "http://127.0.0.1:8080"}
+ops:   {listen: ""}
+sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1"}
+media: {rtp_ports: "%d-%d"}
+pstn:  {gateway: "sip:127.0.0.1:9"}
+log:   {level: error}
+apps:
+  - key: %s
+    secret: %s
+    callback_url: %s/cb
+    numbers: [%q, %q]
+`, rtp, rtp+3999, appKey, appSecret, callbackURL, sayDID, holdDID)
+	cfg, err := config.Parse("load.yml", []byte(y))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := app.New(cfg, app.Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = a.Stop(ctx)
+	})
+	return a
+}
+
+// sipp runs one sipp UAC scenario and returns its count of failed calls.
+func sipp(tb testing.TB, scenario, target, service string, rate, total, limit int) (failed int, elapsed time.Duration) {
+	tb.Helper()
+	dir := tb.TempDir()
+	scenario, err := filepath.Abs(scenario)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := freeUDP(tb)
+	stats := filepath.Join(dir, "stats.csv")
+	args := []string{target, "-sf", scenario, "-s", service, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mp", strconv.Itoa(freeUDP(tb)), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(total), "-l", strconv.Itoa(limit),
+		"-timeout", "120s", "-timeout_error", "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1",
+		"-max_socket", "4096", "-watchdog_minor_threshold", "2000"}
+	cmd := exec.Command("sipp", args...)
+	cmd.Dir = dir
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	elapsed = time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errorsAs(err, &ee) && ee.ExitCode() == 1) {
+		tb.Fatalf("sipp: %v\n%s", err, tail(out))
+	}
+	return failedCalls(tb, stats), elapsed
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// failedCalls reads the cumulative FailedCall(C) of sipp's last stats line.
+func failedCalls(tb testing.TB, path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("sipp stats: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	for i, h := range head {
+		if h == "FailedCall(C)" && i < len(last) {
+			n, _ := strconv.Atoi(last[i])
+			return n
+		}
+	}
+	tb.Fatalf("no FailedCall(C) in sipp stats")
+	return 0
+}
+
+func freeUDP(tb testing.TB) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// quantile estimates q from a histogram like PromQL's histogram_quantile.
+func quantile(reg *prometheus.Registry, name string, q float64) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		return histQuantile(mf.GetMetric()[0].GetHistogram(), q)
+	}
+	return math.NaN()
+}
+
+func histQuantile(h *dto.Histogram, q float64) float64 {
+	total := float64(h.GetSampleCount())
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	prevBound, prevCount := 0.0, 0.0
+	for _, b := range h.GetBucket() {
+		c := float64(b.GetCumulativeCount())
+		if c >= rank {
+			if c == prevCount {
+				return b.GetUpperBound()
+			}
+			return prevBound + (b.GetUpperBound()-prevBound)*(rank-prevCount)/(c-prevCount)
+		}
+		prevBound, prevCount = b.GetUpperBound(), c
+	}
+	return prevBound
+}
+
+func requireSipp(tb testing.TB) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		tb.Skip("sipp is not installed (apt-get install sip-tester)")
+	}
+}
+
+// BenchmarkSippInboundSayHangup steps the call rate of inbound calls
+// answered by ICE → answer, say, hangup, and reports the highest rate with
+// no failed call with the node's latency at that rate.
+func BenchmarkSippInboundSayHangup(b *testing.B) {
+	requireSipp(b)
+	for b.Loop() {
+		best := 0
+		var iceP50, iceP99, audioP50, audioP99 float64
+		for _, rate := range []int{100, 200, 400, 600, 800} {
+			reg := prometheus.NewRegistry()
+			n := startNode(b, reg, backend(b).URL)
+			failed, took := sipp(b, "testdata/uac_say.xml", n.SIPAddr(), sayDID, rate, rate*5, 2000)
+			i50, i99 := quantile(reg, "callcore_calls_ice_delay_seconds", .5), quantile(reg, "callcore_calls_ice_delay_seconds", .99)
+			a50, a99 := quantile(reg, "callcore_calls_first_audio_seconds", .5), quantile(reg, "callcore_calls_first_audio_seconds", .99)
+			b.Logf("rate %d/s: %d calls in %v, %d failed; INVITE→ICE p50 %.0f µs p99 %.0f µs; reply→first RTP p50 %.1f ms p99 %.1f ms",
+				rate, rate*5, took.Round(time.Millisecond), failed, i50*1e6, i99*1e6, a50*1e3, a99*1e3)
+			if failed > 0 {
+				break
+			}
+			best, iceP50, iceP99, audioP50, audioP99 = rate, i50, i99, a50, a99
+		}
+		b.ReportMetric(float64(best), "calls/s")
+		b.ReportMetric(iceP50*1e6, "ice-p50-µs")
+		b.ReportMetric(iceP99*1e6, "ice-p99-µs")
+		b.ReportMetric(audioP50*1e3, "audio-p50-ms")
+		b.ReportMetric(audioP99*1e3, "audio-p99-ms")
+	}
+}
+
+// BenchmarkSippHeldCallMemory holds parked calls (hold prompt looping) and
+// reports the node's heap per active call.
+func BenchmarkSippHeldCallMemory(b *testing.B) {
+	requireSipp(b)
+	for b.Loop() {
+		reg := prometheus.NewRegistry()
+		n := startNode(b, reg, backend(b).URL)
+		before := heapInuse()
+		const calls = 300
+		done := make(chan int)
+		go func() {
+			failed, _ := sipp(b, "testdata/uac_hold.xml", n.SIPAddr(), holdDID, 100, calls, calls)
+			done <- failed
+		}()
+		// All calls are up 3 s after the last one started (100/s) and held for 8 s.
+		time.Sleep(5 * time.Second)
+		during := heapInuse()
+		active := activeCalls(reg)
+		failed := <-done
+		perCall := float64(during-before) / float64(max(active, 1))
+		b.Logf("%d active calls held: heap in use %d → %d bytes, %.1f KiB per call, %d goroutines; %d failed",
+			active, before, during, perCall/1024, runtime.NumGoroutine(), failed)
+		b.ReportMetric(perCall, "B/call")
+		b.ReportMetric(float64(active), "held-calls")
+	}
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
+
+func activeCalls(reg *prometheus.Registry) int {
+	mfs, _ := reg.Gather()
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "callcore_calls_active" {
+			for _, m := range mf.GetMetric() {
+				total += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return int(total)
+}
