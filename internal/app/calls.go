@@ -80,10 +80,11 @@ func (a *App) newCallCore() error {
 	if err != nil {
 		return err
 	}
+	sipLog := a.log.With("component", "sip")
 	srv, err := signaling.New(signaling.Options{
 		Listen:     cfg.SIP.Listen,
 		PublicHost: cfg.SIP.PublicHost,
-		Logger:     a.log.With("component", "sip"),
+		Logger:     sipLog,
 		Registerer: a.registry,
 		TrunkACL:   acl,
 		Gateway:    signaling.Gateway{URI: cfg.PSTN.Gateway, Username: cfg.PSTN.Username, Password: cfg.PSTN.Password.Reveal()},
@@ -95,7 +96,7 @@ func (a *App) newCallCore() error {
 		MaxCalls:           cfg.SIP.MaxCalls,
 		DefaultDialTimeout: cfg.Calls.DialTimeout,
 		Handler: signaling.HandlerFunc(func(in *signaling.Inbound) {
-			mgr.HandleInbound(context.Background(), inboundCall(cfg, in))
+			mgr.HandleInbound(context.Background(), inboundCall(cfg, in, sipLog))
 		}),
 	})
 	if err != nil {
@@ -109,7 +110,7 @@ func (a *App) newCallCore() error {
 type lazyDialer struct{ a *App }
 
 func (d *lazyDialer) Dial(ctx context.Context, r call.DialRequest) (call.OutboundLeg, error) {
-	return sipDialer{s: d.a.sip}.Dial(ctx, r)
+	return sipDialer{s: d.a.sip, log: d.a.log.With("component", "sip")}.Dial(ctx, r)
 }
 
 // mediaAddrs picks the RTP bind address (the SIP listen host when it is an

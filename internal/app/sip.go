@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"unicode/utf8"
 
@@ -50,14 +51,19 @@ func legEvents(done <-chan struct{}, in <-chan signaling.Event) <-chan call.LegE
 // sipInbound adapts *signaling.Inbound to call.InboundLeg.
 type sipInbound struct {
 	in     *signaling.Inbound
+	log    *slog.Logger
 	events <-chan call.LegEvent
 }
 
 var _ call.InboundLeg = (*sipInbound)(nil)
 
-func newSIPInbound(in *signaling.Inbound) *sipInbound {
-	return &sipInbound{in: in, events: legEvents(in.Done(), in.Events())}
+func newSIPInbound(in *signaling.Inbound, log *slog.Logger) *sipInbound {
+	return &sipInbound{in: in, log: log, events: legEvents(in.Done(), in.Events())}
 }
+
+// SetCallID makes the dialog's log lines carry the callcore call id (the
+// SIP Call-ID stays as sip_call_id).
+func (l *sipInbound) SetCallID(id string) { l.in.SetLogger(l.log.With("call_id", id)) }
 
 func (l *sipInbound) Ring(ctx context.Context, early []byte) error { return l.in.Ring(ctx, early) }
 func (l *sipInbound) Answer(ctx context.Context, sdp []byte) ([]byte, error) {
@@ -96,7 +102,10 @@ func (l *sipOutbound) RemoteEnded() bool                { return l.out.End().Cau
 func (l *sipOutbound) Events() <-chan call.LegEvent     { return l.events }
 
 // sipDialer adapts the signaling server to call.Dialer.
-type sipDialer struct{ s *signaling.Server }
+type sipDialer struct {
+	s   *signaling.Server
+	log *slog.Logger
+}
 
 var _ call.Dialer = sipDialer{}
 
@@ -126,17 +135,20 @@ func (d sipDialer) Dial(ctx context.Context, r call.DialRequest) (call.OutboundL
 	if err != nil {
 		return nil, err
 	}
+	if d.log != nil && r.CallID != "" {
+		out.SetLogger(d.log.With("call_id", r.CallID))
+	}
 	return &sipOutbound{out: out, events: legEvents(out.Done(), out.Events())}, nil
 }
 
 // inboundCall describes an INVITE for the call core: who calls, and what
 // was dialled — a number (did), an in-app user (username) or a SIP
 // address (sip).
-func inboundCall(cfg *config.Config, in *signaling.Inbound) call.Inbound {
+func inboundCall(cfg *config.Config, in *signaling.Inbound, log *slog.Logger) call.Inbound {
 	from := in.From().User
 	_, _, fromUser := cfg.User(from)
 	c := call.Inbound{
-		Leg:      newSIPInbound(in),
+		Leg:      newSIPInbound(in, log),
 		From:     from,
 		FromUser: fromUser,
 		Offer:    in.Offer(),

@@ -179,6 +179,9 @@ func (m *Manager) HandleInbound(ctx context.Context, in Inbound) {
 	}
 	id := m.opts.NewID()
 	log := m.log.With("call_id", id)
+	if l, ok := in.Leg.(interface{ SetCallID(string) }); ok {
+		l.SetCallID(id) // the SIP layer's logs carry our call id too
+	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if m.draining.Load() {
