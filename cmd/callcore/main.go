@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/callcore/callcore/internal/app"
 	"github.com/callcore/callcore/internal/config"
+	demoapp "github.com/callcore/callcore/internal/demo"
 )
 
 //go:embed demo.yml
@@ -58,16 +60,23 @@ func run(args []string, stderr io.Writer) int {
 
 	log := newLogger(cfg.Log, stderr)
 	log.Info("configuration loaded", "config", cfg) // Config.LogValue leaves secrets out
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	if demo {
 		// The one place a secret is printed: the demo app's credentials, so a
 		// developer can point an SDK at the node. Never in a log line.
 		a := cfg.Apps[0]
-		fmt.Fprintf(stderr, "callcore demo node (in-memory store)\n  API:        %s\n  app key:    %s\n  app secret: %s\n  callbacks:  %s\n\n",
-			cfg.API.BaseURL, a.Key, a.Secret.Reveal(), a.CallbackURL)
+		fmt.Fprintf(stderr, "callcore demo node (in-memory store)\n  API:        %s\n  app key:    %s\n  app secret: %s\n"+
+			"  demo app:   %s (answers every call with a spoken welcome)\n  call it:    sip:%s@%s\n\n",
+			cfg.API.BaseURL, a.Key, a.Secret.Reveal(), a.CallbackURL, a.Numbers[0], cfg.SIP.Listen)
+		go func() {
+			u, _ := url.Parse(a.CallbackURL)
+			if err := demoapp.Serve(ctx, u.Host, a.Key, a.Secret.Reveal(), log.With("component", "demo")); err != nil {
+				log.Error("demo app failed", "err", err)
+			}
+		}()
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 
 	node, err := app.New(cfg, app.Options{Logger: log})
 	if err != nil {
