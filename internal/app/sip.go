@@ -153,6 +153,7 @@ func inboundCall(cfg *config.Config, in *signaling.Inbound, log *slog.Logger) ca
 		FromUser: fromUser,
 		Offer:    in.Offer(),
 		To:       dialled(cfg, in),
+		RDNIS:    in.RedirectingNumber(),
 	}
 	for _, h := range in.XHeaders() {
 		c.Headers = append(c.Headers, events.KeyValue{Key: h.Key, Value: h.Value})

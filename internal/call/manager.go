@@ -167,6 +167,9 @@ type Inbound struct {
 	Offer []byte
 	// ReceivedAt is when the INVITE arrived; zero means now.
 	ReceivedAt time.Time
+	// RDNIS is the redirecting number (Diversion or History-Info), "" if
+	// the call was not forwarded.
+	RDNIS string
 }
 
 // HandleInbound takes ownership of an inbound call: it routes it to an

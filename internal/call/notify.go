@@ -33,6 +33,7 @@ func (c *Call) ice() *events.ICE {
 	}
 	if c.inbound != nil {
 		ev.CallHeaders = c.inbound.Headers
+		ev.RDNIS = c.inbound.RDNIS
 	}
 	if ev.OriginationType == "" {
 		ev.OriginationType = "PSTN"
