@@ -43,8 +43,8 @@ func ExtractSDP(contentType string, body []byte) ([]byte, error) {
 	if len(body) == 0 {
 		return nil, nil
 	}
-	if strings.TrimSpace(contentType) == "" {
-		return checkSDP(body)
+	if ct := strings.TrimSpace(contentType); ct == "" || strings.EqualFold(ct, "application/sdp") {
+		return checkSDP(body) // the common case, without parsing
 	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {

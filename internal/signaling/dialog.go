@@ -537,6 +537,7 @@ func (d *dialog) deliver(ev Event) {
 // with the call core's SDP (RFC 3261 §14.2, RFC 3311).
 func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 	isInvite := req.IsInvite()
+	offer, bodyErr := sdpBody(req)
 	d.mu.Lock()
 	switch {
 	case d.ended:
@@ -551,6 +552,18 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 	case !d.checkRemoteSeqLocked(req):
 		d.mu.Unlock()
 		d.srv.respond(tx, req, 500, "CSeq Out Of Order", sip.NewHeader("Retry-After", "1"))
+		return
+	case bodyErr != nil:
+		d.mu.Unlock()
+		d.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+		return
+	case !isInvite && len(offer) == 0:
+		// An UPDATE without an offer only refreshes the target (RFC 3311).
+		if c := req.Contact(); c != nil {
+			d.remoteTarget = *c.Address.Clone()
+		}
+		d.mu.Unlock()
+		d.srv.respond(tx, req, 200, "OK")
 		return
 	case d.offerBusy:
 		d.mu.Unlock()
@@ -575,17 +588,6 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 	final := func(code int, reason string, hdrs ...sip.Header) {
 		release()
 		d.srv.respond(tx, req, code, reason, hdrs...)
-	}
-
-	offer, err := sdpBody(req)
-	if err != nil {
-		final(415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
-		return
-	}
-	if !isInvite && len(offer) == 0 {
-		// UPDATE without a body only refreshes the target.
-		final(200, "OK")
-		return
 	}
 
 	ev := Event{Kind: EventOffer, Method: string(req.Method), SDP: offer, reply: &reply{ch: make(chan replyMsg, 1)}}

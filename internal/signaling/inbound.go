@@ -86,7 +86,7 @@ func (s *Server) handleInitialInvite(req *sip.Request, tx sip.ServerTransaction)
 	d := newDialog(s, false, callID.Value(), localTag)
 	in := &Inbound{
 		dialog:     d,
-		req:        req,
+		req:        req.Clone(),
 		tx:         tx,
 		offer:      offer,
 		from:       partyOf(from.DisplayName, &from.Address),
@@ -99,10 +99,11 @@ func (s *Server) handleInitialInvite(req *sip.Request, tx sip.ServerTransaction)
 	}
 	d.owner = in
 
-	// Our To tag goes on the request itself, so that every response built
-	// from it, including the 487 sipgo sends on CANCEL, carries it (RFC
-	// 3261 §8.2.6.2). This happens before the first response, which also
-	// stops sipgo's own 100 Trying timer.
+	// Our responses are built from a copy that carries our To tag: the
+	// transaction owns the original, which its timers read concurrently
+	// (sipgo's own advice). The 487 sipgo sends on CANCEL is built from the
+	// original and so carries another tag; UACs match it by transaction.
+	to = in.req.To()
 	to.Params.Add("tag", localTag)
 	d.remoteTag = fromTag
 	d.localHdr = &sip.FromHeader{DisplayName: to.DisplayName, Address: *to.Address.Clone(), Params: to.Params.Clone()}

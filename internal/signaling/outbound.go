@@ -597,16 +597,18 @@ func (o *Outbound) stopAll(cause EndCause) bool {
 	if cause == EndRingTimeout {
 		code, err = CodeRingTimeout, ErrRingTimeout
 	}
-	de := newDialError(code, err)
-	o.err = de
-	o.finish(cause, code, nil)
-	o.srv.metrics.dialResult(de.Result)
-	close(o.result)
+	// CANCELs go out before the result is published, so that Close, which
+	// waits for the result, cannot shut the transport before they leave.
 	for _, b := range o.branches {
 		if !b.final {
 			o.stopBranch(b)
 		}
 	}
+	de := newDialError(code, err)
+	o.err = de
+	o.finish(cause, code, nil)
+	o.srv.metrics.dialResult(de.Result)
+	close(o.result)
 	return true
 }
 
@@ -641,15 +643,31 @@ func (o *Outbound) sendCancel(b *branch) {
 		req.SetDestination(b.target.dest)
 	}
 	req.SetBody(nil)
+	// Sent now, answered in the background.
+	tx, err := o.srv.client.TransactionRequest(o.srv.ctx, req, o.srv.prepare)
+	if err != nil {
+		o.log().Warn("sip CANCEL not sent", slog.Any("err", err))
+		return
+	}
 	o.srv.goBackground(func(ctx context.Context) {
+		defer tx.Terminate()
 		ctx, cancel := context.WithTimeout(ctx, cancelWait)
 		defer cancel()
-		res, err := o.srv.do(ctx, req)
-		switch {
-		case err != nil:
-			o.log().Debug("sip CANCEL failed", slog.Any("err", err))
-		case res.StatusCode != 200:
-			o.log().Debug("sip CANCEL refused", slog.Int("code", res.StatusCode))
+		for {
+			select {
+			case res := <-tx.Responses():
+				if res.IsProvisional() {
+					continue
+				}
+				if res.StatusCode != 200 {
+					o.log().Debug("sip CANCEL refused", slog.Int("code", res.StatusCode))
+				}
+				return
+			case <-tx.Done():
+				return
+			case <-ctx.Done():
+				return
+			}
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -403,19 +404,31 @@ func TestDialTLS(t *testing.T) {
 
 func TestDialLateAnswerAfterCancelIsHungUp(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	p := newPhone(t, phoneOpts{})
-	release := make(chan struct{})
-	p.setOnInvite(func(s *sipgo.DialogServerSession, req *sip.Request) {
-		// Answer without ever sending a provisional response: our CANCEL
-		// must wait for one (RFC 3261 §9.1), so the 200 arrives first.
-		<-release
-		_ = s.RespondSDP([]byte(phoneSDP))
-	})
+	// A bare socket as callee: it sends no provisional response, so our
+	// CANCEL must wait for one (RFC 3261 §9.1) and the late 200 wins.
+	r := newRawUDP(t, ts.UDPAddr())
 	ctx := ctxT(t)
-	o, err := ts.Dial(ctx, DialRequest{To: Target{Kind: TargetSIP, Value: p.endpoint()}, SDP: []byte(ourSDP), DialTimeout: 200 * time.Millisecond})
+	o, err := ts.Dial(ctx, DialRequest{To: Target{Kind: TargetSIP, Value: "late@127.0.0.1:" + strconv.Itoa(r.port())}, SDP: []byte(ourSDP), DialTimeout: 100 * time.Millisecond})
 	require.NoError(t, err)
+	invite := r.recv(wait)
+	require.True(t, strings.HasPrefix(invite, "INVITE "), firstLine(invite))
 	_, err = o.WaitAnswer(ctx)
 	require.ErrorIs(t, err, ErrRingTimeout)
-	close(release)
-	recvTimeout(t, p.byes, wait, "BYE for the late answer")
+
+	var hdrs []string
+	for _, name := range []string{"Via", "From", "Call-ID", "CSeq"} {
+		hdrs = append(hdrs, name+": "+headerValue(invite, name))
+	}
+	hdrs = append(hdrs, "To: "+headerValue(invite, "To")+";tag=late", "Contact: <sip:late@127.0.0.1:"+strconv.Itoa(r.port())+">",
+		"Content-Type: application/sdp", "Content-Length: "+strconv.Itoa(len(phoneSDP)))
+	r.send("SIP/2.0 200 OK\r\n" + strings.Join(hdrs, "\r\n") + "\r\n\r\n" + phoneSDP)
+	var got []string
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && !slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "BYE ") }) {
+		if m := r.recv(time.Until(deadline)); m != "" {
+			got = append(got, firstLine(m))
+		}
+	}
+	assert.True(t, slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "ACK ") }), "ACK for the late 200: %q", got)
+	assert.True(t, slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "BYE ") }), "BYE for the late 200: %q", got)
 }

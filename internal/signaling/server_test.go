@@ -42,7 +42,9 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
 	}
-	opts.Logger = testLogger(t).With("who", "server")
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t).With("who", "server")
+	}
 	opts.Registerer = ts.reg
 	if opts.Handler == nil {
 		opts.Handler = HandlerFunc(func(in *Inbound) { ts.calls <- in })
@@ -809,4 +811,99 @@ func TestSetLogger(t *testing.T) {
 	out := buf.String()
 	assert.Contains(t, out, `"call_id":"core-123"`)
 	assert.Contains(t, out, `"sip_call_id":"`+in.CallID()+`"`)
+}
+
+func TestOfferlessReinviteAndGlare(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := newPhone(t, phoneOpts{})
+	ctx := ctxT(t)
+	s, in := establish(t, ts, p, ctx)
+	target := s.InviteResponse.Contact().Address
+
+	type reply struct {
+		res *sip.Response
+		err error
+	}
+	got := make(chan reply, 2)
+	// Offer-less re-INVITE: our SDP goes in the 200 as an offer, the ACK
+	// brings the answer as an EventAnswer.
+	go func() {
+		res, err := s.Do(ctx, sip.NewRequest(sip.INVITE, target))
+		got <- reply{res, err}
+	}()
+	ev := recvTimeout(t, in.Events(), wait, "offer-less re-INVITE")
+	assert.Equal(t, EventOffer, ev.Kind)
+	assert.Empty(t, ev.SDP)
+
+	// While that exchange is open, a second offer is refused with 491.
+	res, err := s.Do(ctx, sip.NewRequest(sip.UPDATE, target))
+	require.NoError(t, err)
+	assert.Equal(t, 200, res.StatusCode, "UPDATE without SDP is no offer")
+	upd := sip.NewRequest(sip.UPDATE, target)
+	upd.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	upd.SetBody([]byte(offerSDP))
+	res, err = s.Do(ctx, upd)
+	require.NoError(t, err)
+	assert.Equal(t, 491, res.StatusCode)
+
+	ev.Respond([]byte(ourSDP), nil)
+	r := recvTimeout(t, got, wait, "200 with our offer")
+	require.NoError(t, r.err)
+	require.Equal(t, 200, r.res.StatusCode)
+	assert.Equal(t, ourSDP, string(r.res.Body()))
+	// The ACK repeats the re-INVITE's CSeq (RFC 3261 §13.2.2.4); built by
+	// hand because sipgo's dialog would number it after the UPDATEs.
+	ack := sip.NewRequest(sip.ACK, target)
+	ack.AppendHeader(sip.HeaderClone(s.InviteRequest.From()))
+	ack.AppendHeader(sip.HeaderClone(s.InviteResponse.To()))
+	ack.AppendHeader(sip.HeaderClone(s.InviteRequest.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: r.res.CSeq().SeqNo, MethodName: sip.ACK})
+	ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ack.SetBody([]byte(offerSDP))
+	require.NoError(t, p.client.WriteRequest(ack))
+	answer := recvTimeout(t, in.Events(), wait, "answer in the ACK")
+	assert.Equal(t, EventAnswer, answer.Kind)
+	assert.Equal(t, "ACK", answer.Method)
+	assert.Equal(t, offerSDP, string(answer.SDP))
+	require.NoError(t, s.Bye(ctx))
+	waitDone(t, in.Done(), "end")
+}
+
+func TestEarlyByeFromCaller(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	r := newRawUDP(t, ts.UDPAddr())
+	r.send(rawInvite(r, "c-earlybye", "", offerSDP))
+	in := ts.nextCall(t)
+	require.NoError(t, in.Ring(ctxT(t), nil))
+	ringing := r.recvNot100(wait)
+	require.True(t, strings.HasPrefix(ringing, "SIP/2.0 180"), firstLine(ringing))
+	r.send("BYE sip:" + ts.UDPAddr().String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:" + itoa(r.port()) + ";branch=z9hG4bKearlybye\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1>;tag=rawtag\r\nTo: " + headerValue(ringing, "To") + "\r\n" +
+		"Call-ID: c-earlybye\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+	var got []string
+	for len(got) < 2 {
+		m := r.recv(wait)
+		require.NotEmpty(t, m, "got %q", got)
+		got = append(got, firstLine(m)+" / "+headerValue(m, "CSeq"))
+	}
+	assert.ElementsMatch(t, []string{"SIP/2.0 200 OK / 2 BYE", "SIP/2.0 487 Request Terminated / 1 INVITE"}, got)
+	waitDone(t, in.Done(), "end")
+	assert.Equal(t, EndRemoteBye, in.End().Cause)
+	assert.Equal(t, events.ReasonCancel, in.End().Reason)
+}
+
+func TestCloseCancelsDials(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := newPhone(t, phoneOpts{})
+	ringing(p)
+	ctx := ctxT(t)
+	o, err := ts.Dial(ctx, DialRequest{To: Target{Kind: TargetSIP, Value: p.endpoint()}, SDP: []byte(ourSDP)})
+	require.NoError(t, err)
+	recvTimeout(t, o.Progress(), wait, "ringing")
+	require.NoError(t, ts.Close())
+	_, err = o.WaitAnswer(ctx)
+	require.ErrorIs(t, err, ErrCanceled)
+	recvTimeout(t, p.cancels, wait, "CANCEL on close")
+	assert.Equal(t, EndShutdown, o.End().Cause)
 }
