@@ -1,14 +1,28 @@
 // Conformance test of a callcore node against the official Sinch Node SDK
 // (@sinch/sdk-core 1.4.0). It drives every application-management method of
-// sinch.voice.applications and the authentication edge cases, and prints one
-// TAP-like line per check followed by "N passed, M failed".
+// sinch.voice.applications and the authentication edge cases, places real
+// calls with sinch.voice.callouts (tts and custom) to the node's PSTN gateway
+// (a sipp that answers and echoes RTP), controls them with sinch.voice.calls
+// (get, update, manageWithCallLeg), and runs the application's callback
+// server: every callback must pass the SDK's validateAuthenticationHeader and
+// parseEvent, and is answered with SVAML built by the SDK's builders and
+// helpers (Voice.IceSvamletBuilder, Voice.AceSvamletBuilder,
+// Voice.customCalloutHelper, Voice.*ActionHelper, Voice.*InstructionHelper).
+// It prints one TAP-like line per check followed by "N passed, M failed".
+//
+// The callback server listens on 127.0.0.1 on a free port and prints
+//   # callback server listening on http://127.0.0.1:PORT
+// conformance_test.go forwards the node's callbacks, verbatim, from
+// CALLBACK_BASE_URL (where the apps' callback URLs point) to it.
 //
 // Environment (all required; conformance_test.go sets them):
 //   CALLCORE_URL            base URL of the node's API listener, e.g. http://127.0.0.1:8080
+//   CALLCORE_METRICS_URL    the node's Prometheus endpoint (RTP packet counters prove audio was played)
+//   CALLBACK_BASE_URL       base URL that forwards to this program's callback server
 //   APP_KEY, APP_SECRET     first configured application (secret in base64, as in the dashboard)
 //   APP_NUMBERS             comma-separated numbers configured for APP_KEY (at least 2)
-//   APP_CALLBACK_URL        configured callback_url of APP_KEY
-//   APP_FALLBACK_URL        configured fallback_url of APP_KEY
+//   APP_CALLBACK_URL        configured callback_url of APP_KEY (CALLBACK_BASE_URL + a path)
+//   APP_FALLBACK_URL        configured fallback_url of APP_KEY (CALLBACK_BASE_URL + another path)
 //   OTHER_APP_KEY           second configured application
 //   OTHER_APP_SECRET        its secret
 //   OTHER_APP_NUMBERS       comma-separated numbers configured for OTHER_APP_KEY (at least 1)
@@ -19,7 +33,15 @@
 // unexpected error outside the checks (bad environment, crash).
 
 import assert from 'node:assert/strict';
-import { SinchClient, RequestFailedError, generateAuthorizationHeader } from '@sinch/sdk-core';
+import http from 'node:http';
+import {
+  SinchClient,
+  RequestFailedError,
+  Voice,
+  VoiceCallbackWebhooks,
+  generateAuthorizationHeader,
+  validateAuthenticationHeader,
+} from '@sinch/sdk-core';
 
 // ---------------------------------------------------------------------------
 // Environment
@@ -43,6 +65,8 @@ function list(name, min) {
 const cfg = {};
 try {
   cfg.url = env('CALLCORE_URL').replace(/\/+$/, '');
+  cfg.metricsUrl = env('CALLCORE_METRICS_URL');
+  cfg.callbackBase = env('CALLBACK_BASE_URL').replace(/\/+$/, '');
   cfg.appKey = env('APP_KEY');
   cfg.appSecret = env('APP_SECRET');
   cfg.appNumbers = list('APP_NUMBERS', 2);
@@ -75,6 +99,19 @@ const sdkLogger = {
   error: (m) => sdkLog('error', m),
 };
 
+// lastResponse is the HTTP status of the last successful SDK call, recorded
+// by a response plugin: the SDK resolves calls.update and
+// calls.manageWithCallLeg with undefined, and the checks want exactly 204.
+let lastResponse = { operationId: '', status: 0 };
+const statusRecorder = {
+  load: (context) => ({
+    transform: (res) => {
+      lastResponse = { operationId: context.operationId, status: context.response ? context.response.status : 0 };
+      return res;
+    },
+  }),
+};
+
 function client(applicationKey, applicationSecret) {
   return new SinchClient({
     applicationKey,
@@ -82,7 +119,17 @@ function client(applicationKey, applicationSecret) {
     voiceHostname: cfg.url,
     voiceApplicationManagementHostname: cfg.url,
     logger: sdkLogger,
+    responsePlugins: [statusRecorder],
   });
+}
+
+// expectNoContent runs an SDK call that must succeed with HTTP 204 (the
+// SDK resolves it with an empty object).
+async function expectNoContent(operationId, call) {
+  lastResponse = { operationId: '', status: 0 };
+  const res = await call();
+  assert.deepEqual(res, {}, `${operationId} resolved with ${JSON.stringify(res)}`);
+  assert.deepEqual(lastResponse, { operationId, status: 204 }, `want HTTP 204 from ${operationId}`);
 }
 
 const app = client(cfg.appKey, cfg.appSecret).voice;
@@ -216,6 +263,239 @@ function signedFetch(method, path, key, secret, timestamp, body) {
     },
     body,
   });
+}
+
+// ---------------------------------------------------------------------------
+// Callback server: the application side of the node's callbacks.
+
+const webhooks = new VoiceCallbackWebhooks({ applicationKey: cfg.appKey, applicationSecret: cfg.appSecret });
+
+// Every callback received, in order: { method, path, headers, body, valid,
+// validLow, event, reply, error, unexpected, at }.
+const callbacks = [];
+const waiters = new Set();
+
+// scenarios maps the `custom` value of a call to its handlers: ice and ace
+// return the SVAML reply (an object), dice returns nothing. A handler error
+// is recorded on the callback and the call gets a hangup.
+const scenarios = new Map();
+
+function recordCallback(r) {
+  callbacks.push(r);
+  for (const w of [...waiters]) {
+    if (w.pred(r)) {
+      waiters.delete(w);
+      clearTimeout(w.timer);
+      w.resolve(r);
+    }
+  }
+}
+
+// waitCallback returns the first callback, received or to come, that pred
+// accepts; it rejects after ms.
+function waitCallback(pred, ms, what) {
+  const found = callbacks.find(pred);
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve, reject) => {
+    const w = { pred, resolve };
+    w.timer = setTimeout(() => {
+      waiters.delete(w);
+      reject(new assert.AssertionError({ message: `no ${what} within ${ms} ms (callbacks so far: ${summarize()})` }));
+    }, ms);
+    waiters.add(w);
+  });
+}
+
+// waitEvent waits for the event of one call, by its custom value.
+function waitEvent(custom, kind, ms) {
+  return waitCallback((r) => r.event && r.event.custom === custom && r.event.event === kind, ms,
+    `${kind} callback for custom=${custom}`);
+}
+
+function summarize() {
+  return JSON.stringify(callbacks.map((r) => `${r.method} ${r.path} ${r.event ? `${r.event.event}/${r.event.custom}` : r.error}`));
+}
+
+// fallbackPath is the path of the configured fallback URL: a callback that
+// lands there means the node gave up on the primary.
+const fallbackPath = new URL(cfg.appFallback).pathname;
+
+async function onCallback(req, res) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const body = Buffer.concat(chunks).toString('utf8');
+  const path = new URL(req.url, 'http://callback.invalid').pathname;
+  const r = { method: req.method, path, headers: req.headers, body, at: Date.now() };
+  try {
+    r.rtp = await rtpPackets(); // what the node had played when the event came
+  } catch (err) {
+    console.log(`# reading RTP counters: ${describe(err)}`);
+  }
+  let status = 200;
+  let reply;
+  try {
+    r.valid = webhooks.validateAuthenticationHeader(req.headers, body, path, req.method);
+    r.validLow = validateAuthenticationHeader(cfg.appKey, cfg.appSecret, req.headers, body, path, req.method);
+    if (!r.valid || !r.validLow) {
+      r.error = 'validateAuthenticationHeader rejected the callback';
+      status = 401;
+    } else {
+      r.event = webhooks.parseEvent(body);
+      const scenario = scenarios.get(r.event.custom);
+      const handler = scenario && scenario[r.event.event];
+      if (handler) {
+        reply = await handler(r.event, r);
+      } else if (r.event.event === 'ice' || r.event.event === 'ace') {
+        r.unexpected = true;
+        reply = { action: Voice.svamlActionHelper.buildHangup() };
+      }
+    }
+  } catch (err) {
+    r.error = describe(err);
+    if (r.event && (r.event.event === 'ice' || r.event.event === 'ace')) {
+      reply = { action: Voice.svamlActionHelper.buildHangup() };
+    } else {
+      status = 500;
+    }
+  }
+  if (reply !== undefined) r.reply = JSON.stringify(reply);
+  recordCallback(r);
+  if (r.reply !== undefined) {
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(r.reply);
+  } else {
+    res.writeHead(status);
+    res.end();
+  }
+}
+
+const callbackServer = http.createServer((req, res) => {
+  onCallback(req, res).catch((err) => {
+    console.log(`# callback server error: ${describe(err)}`);
+    if (!res.headersSent) res.writeHead(500);
+    res.end();
+  });
+});
+
+// assertSigned checks that a callback passed the SDK's validation (both the
+// VoiceCallbackWebhooks wrapper and the low-level function) and parseEvent.
+function assertSigned(r) {
+  assert.ok(!r.error, `callback ${r.method} ${r.path}: ${r.error} (headers ${JSON.stringify(r.headers)}, body ${r.body})`);
+  assert.equal(r.valid, true, `VoiceCallbackWebhooks.validateAuthenticationHeader rejected ${r.method} ${r.path} ${r.body}`);
+  assert.equal(r.validLow, true, `validateAuthenticationHeader rejected ${r.method} ${r.path} ${r.body}`);
+  assert.equal(r.method, 'POST', `callback method ${r.method}`);
+  assert.match(r.headers['content-type'] || '', /^application\/json\b/, `callback Content-Type ${r.headers['content-type']}`);
+  assert.ok(r.event.timestamp instanceof Date && !Number.isNaN(r.event.timestamp.getTime()),
+    `timestamp ${JSON.stringify(JSON.parse(r.body).timestamp)} is not a date`);
+  assert.equal(r.event.version, 1, `version: ${r.body}`);
+  assert.equal(r.event.applicationKey, cfg.appKey, `applicationKey: ${r.body}`);
+}
+
+// assertCookies checks the cookies of an event after setCookie.
+function assertCookies(ev, want) {
+  assert.deepEqual(ev.cookies, want, `cookies of ${ev.event}: ${JSON.stringify(ev)}`);
+}
+
+// ---------------------------------------------------------------------------
+// Calls: the node's metrics and polling helpers.
+
+// rtpPackets reads the node's RTP packet counters: audio the node played
+// counts as sent, the gateway's echo of it as received.
+async function rtpPackets() {
+  const res = await fetch(cfg.metricsUrl);
+  const text = await res.text();
+  assert.equal(res.status, 200, `GET ${cfg.metricsUrl}: HTTP ${res.status}`);
+  const read = (name) => {
+    const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm'));
+    assert.ok(m, `metric ${name} is missing`);
+    return Number(m[1]);
+  };
+  return {
+    sent: read('callcore_media_rtp_packets_sent_total'),
+    received: read('callcore_media_rtp_packets_received_total'),
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// poll calls fn every interval until it returns a value that is not
+// undefined; it fails after ms with the last value seen.
+async function poll(fn, ms, what, interval = 50) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    const v = await fn();
+    if (v.done) return v.value;
+    last = v.value;
+    if (Date.now() >= deadline) {
+      assert.fail(`${what} not reached within ${ms} ms (last: ${JSON.stringify(last)})`);
+    }
+    await sleep(interval);
+  }
+}
+
+// waitPlayed waits until the node sent at least n more RTP packets than
+// base.sent (20 ms each): a prompt is being played.
+function waitPlayed(base, n, ms, what) {
+  return poll(async () => {
+    const p = await rtpPackets();
+    return { done: p.sent - base.sent >= n, value: p };
+  }, ms, `${what}: ${n} RTP packets sent`);
+}
+
+// waitQuiet waits until the node sends no RTP for quietMs: what played has
+// finished. Returns the counters then.
+function waitQuiet(quietMs, ms, what) {
+  let prev = null;
+  let since = 0;
+  return poll(async () => {
+    const p = await rtpPackets();
+    const now = Date.now();
+    if (prev === null || p.sent !== prev.sent) {
+      prev = p;
+      since = now;
+    }
+    return { done: now - since >= quietMs, value: p };
+  }, ms, `${what}: RTP quiet for ${quietMs} ms`, 100);
+}
+
+// waitCall polls calls.get until pred accepts the call information.
+function waitCall(callId, pred, ms, what) {
+  return poll(async () => {
+    const info = await app.calls.get({ callId });
+    return { done: pred(info), value: info };
+  }, ms, what);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// assertPrice checks a userRate or debit: { currencyId, amount }.
+function assertPrice(p, what) {
+  assert.ok(p && typeof p === 'object', `${what}: ${JSON.stringify(p)}`);
+  assert.equal(typeof p.currencyId, 'string', `${what}.currencyId: ${JSON.stringify(p)}`);
+  assert.ok(p.currencyId.length > 0, `${what}.currencyId is empty`);
+  assert.equal(typeof p.amount, 'number', `${what}.amount: ${JSON.stringify(p)}`);
+}
+
+// assertFinal checks calls.get of an ended call.
+function assertFinal(info, callId, want) {
+  assert.equal(info.callId, callId, `callId: ${JSON.stringify(info)}`);
+  assert.equal(info.status, 'FINAL', `status: ${JSON.stringify(info)}`);
+  assert.equal(info.result, want.result, `result: ${JSON.stringify(info)}`);
+  assert.equal(info.reason, want.reason, `reason: ${JSON.stringify(info)}`);
+  assert.ok(Number.isInteger(info.duration) && info.duration >= want.minDuration,
+    `duration ${info.duration}, want an integer >= ${want.minDuration}: ${JSON.stringify(info)}`);
+  if (typeof info.timestamp === 'string') {
+    assert.match(info.timestamp, /(Z|[+-]\d\d:\d\d)$/, `timestamp without a time zone: ${JSON.stringify(info)}`);
+  }
+  const ts = new Date(info.timestamp);
+  assert.ok(!Number.isNaN(ts.getTime()), `timestamp: ${JSON.stringify(info)}`);
+  assert.ok(ts.getTime() >= want.after - 2000 && ts.getTime() <= Date.now() + 2000,
+    `timestamp ${ts.toISOString()} is not the start of this call: ${JSON.stringify(info)}`);
+  assertPrice(info.userRate, 'userRate');
+  assertPrice(info.debit, 'debit');
+  if (want.to) assert.deepEqual(info.to, want.to, `to: ${JSON.stringify(info)}`);
+  if (want.custom) assert.equal(info.custom, want.custom, `custom: ${JSON.stringify(info)}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -355,6 +635,16 @@ async function main() {
     const res = await app.applications.getCallbackURLs({ applicationkey: cfg.appKey });
     assert.deepEqual(res, { url: updated }, `got ${JSON.stringify(res)}`);
   });
+  // The calls below need the node's callbacks on the configured URLs again.
+  await check('updateCallbackURLs back to the configured URLs takes effect', async () => {
+    const configured = { primary: cfg.appCallback, fallback: cfg.appFallback };
+    await app.applications.updateCallbackURLs({
+      applicationkey: cfg.appKey,
+      updateCallbacksRequestBody: { url: configured },
+    });
+    const res = await app.applications.getCallbackURLs({ applicationkey: cfg.appKey });
+    assert.deepEqual(res, { url: configured }, `got ${JSON.stringify(res)}`);
+  });
 
   // --- queryNumber -----------------------------------------------------------
   await check('queryNumber +46701234567 is a Swedish mobile', async () => {
@@ -421,31 +711,293 @@ async function main() {
     assert.deepEqual(res, { url: { primary: cfg.otherCallback } }, `other app's callbacks changed: ${JSON.stringify(res)}`);
   });
 
-  // --- calling host ---------------------------------------------------------
-  // A TTS callout is accepted and becomes a call the SDK can read back. The
-  // node under test dials a gateway nobody answers, so the call fails; what
-  // is checked here is the API contract, not the ringing (see test/e2e).
-  await check('callouts.tts returns a callId that calls.get finds', async () => {
+  // --- calls ---------------------------------------------------------------
+  // Every number is dialled through the node's PSTN gateway, a sipp that
+  // answers at once and echoes RTP. RTP packet counters of the node show
+  // that prompts were really played: 50 packets are one second of audio.
+  const cli = '+46701234567';
+  const callbackPath = new URL(cfg.appCallback).pathname;
+
+  // A ttsCallout without ACE or DiCE: the node plays the text and hangs up,
+  // and no callback may arrive for it (checked with all callbacks below).
+  const quiet = { custom: 'conformance', to: { type: 'number', endpoint: '+12015550100' } };
+  await check('callouts.tts rings the gateway: calls.get reports ONGOING, then FINAL ANSWERED/MANAGERHANGUP after the text was played', async () => {
+    const t0 = Date.now();
+    const base = await rtpPackets();
+    const res = await app.callouts.tts({
+      ttsCalloutRequestBody: {
+        method: 'ttsCallout',
+        ttsCallout: { cli, destination: quiet.to, locale: 'en-US', text: 'Hello from the conformance test', custom: quiet.custom },
+      },
+    });
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    quiet.callId = res.callId;
+    const info = await app.calls.get({ callId: res.callId });
+    assert.equal(info.callId, res.callId);
+    assert.equal(info.status, 'ONGOING', `status right after the callout: ${JSON.stringify(info)}`);
+    assert.deepEqual(info.to, quiet.to, `to: ${JSON.stringify(info)}`);
+    assert.equal(info.custom, quiet.custom);
+    assertPrice(info.userRate, 'userRate');
+    const fin = await waitCall(res.callId, (i) => i.status === 'FINAL', 20000, 'status FINAL');
+    assertFinal(fin, res.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 1, after: t0, to: quiet.to, custom: quiet.custom });
+    const p = await rtpPackets();
+    assert.ok(p.sent - base.sent >= 50, `the text was not played: ${p.sent - base.sent} RTP packets sent`);
+    assert.ok(p.received > base.received, 'the gateway echoed no RTP: it did not answer with working media');
+  });
+
+  // A ttsCallout with ACE and DiCE. The ACE handler reads the call with
+  // calls.get while it is up, then answers say + hangup: the callout's own
+  // (long) text must never play.
+  const tts = { custom: 'conformance-tts-ace', to: { type: 'number', endpoint: '+12015550111' } };
+  const aceGoodbye = 'Goodbye from the callcore conformance test. This call ends now.';
+  scenarios.set(tts.custom, {
+    ace: async (ev) => {
+      try {
+        tts.during = await app.calls.get({ callId: ev.callid });
+      } catch (err) {
+        tts.duringError = err;
+      }
+      return new Voice.AceSvamletBuilder()
+        .addInstruction(Voice.aceInstructionHelper.say(aceGoodbye, 'en-US'))
+        .setAction(Voice.aceActionHelper.hangup())
+        .build();
+    },
+  });
+  await check('callouts.tts with enableAce and enableDice: the gateway answers and a signed ACE reaches the callback URL', async () => {
+    tts.t0 = Date.now();
     const res = await app.callouts.tts({
       ttsCalloutRequestBody: {
         method: 'ttsCallout',
         ttsCallout: {
-          cli: '+46701234567',
-          destination: { type: 'number', endpoint: '+12015550100' },
+          cli,
+          destination: tts.to,
           locale: 'en-US',
-          text: 'Hello from the conformance test',
-          custom: 'conformance',
+          text: 'If you hear this sentence, the reply to the answered call event was ignored. '.repeat(4),
+          enableAce: true,
+          enableDice: true,
+          custom: tts.custom,
         },
       },
     });
-    assert.match(res.callId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `callId: ${JSON.stringify(res)}`);
-    const info = await app.calls.get({ callId: res.callId });
-    assert.equal(info.callId, res.callId);
-    assert.deepEqual(info.to, { type: 'number', endpoint: '+12015550100' });
-    assert.equal(info.custom, 'conformance');
-    assert.ok(['ONGOING', 'FINAL'].includes(info.status), `status: ${info.status}`);
-    assert.ok(info.userRate && typeof info.userRate.currencyId === 'string', `userRate: ${JSON.stringify(info)}`);
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    tts.callId = res.callId;
+    const r = await waitEvent(tts.custom, 'ace', 10000);
+    tts.ace = r;
+    assertSigned(r);
+    assert.equal(r.path, callbackPath, 'ACE path');
+    assert.equal(r.event.callid, tts.callId, `callid: ${r.body}`);
   });
+  await check('calls.get during the call (from the ACE handler) reports ONGOING', async () => {
+    assert.ok(tts.ace, 'no ACE');
+    if (tts.duringError) throw tts.duringError;
+    const info = tts.during;
+    assert.equal(info.callId, tts.callId, `callId: ${JSON.stringify(info)}`);
+    assert.equal(info.status, 'ONGOING', `status: ${JSON.stringify(info)}`);
+    assert.deepEqual(info.to, tts.to, `to: ${JSON.stringify(info)}`);
+    assert.equal(info.custom, tts.custom, `custom: ${JSON.stringify(info)}`);
+    assertPrice(info.userRate, 'userRate');
+  });
+  await check('the ACE reply built with Voice.AceSvamletBuilder (say, then hangup) is executed', async () => {
+    assert.ok(tts.ace, 'no ACE');
+    const d = await waitEvent(tts.custom, 'dice', 15000);
+    tts.dice = d;
+    const took = d.at - tts.ace.at;
+    assert.ok(took < 12000, `the DiCE came ${took} ms after the ACE reply: the callout text was played instead of hanging up`);
+    assert.ok(d.rtp && tts.ace.rtp, 'RTP counters were not read');
+    const sent = d.rtp.sent - tts.ace.rtp.sent;
+    assert.ok(sent >= 50, `the say instruction was not played: ${sent} RTP packets sent between ACE and DiCE`);
+    assert.ok(d.rtp.received > tts.ace.rtp.received, 'the gateway echoed no RTP');
+  });
+  await check('the DiCE is signed and reports ANSWERED, MANAGERHANGUP, to, from, duration and prices', async () => {
+    const d = tts.dice || await waitEvent(tts.custom, 'dice', 1000);
+    assertSigned(d);
+    assert.equal(d.path, callbackPath, 'DiCE path');
+    const ev = d.event;
+    assert.equal(ev.callid, tts.callId, `callid: ${d.body}`);
+    assert.equal(ev.result, 'ANSWERED', `result: ${d.body}`);
+    assert.equal(ev.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    assert.deepEqual(ev.to, tts.to, `to: ${d.body}`);
+    assert.equal(ev.from, cli, `from: ${d.body}`);
+    assert.ok(Number.isInteger(ev.duration) && ev.duration >= 1, `duration: ${d.body}`);
+    assertPrice(ev.userRate, 'userRate');
+    assertPrice(ev.debit, 'debit');
+  });
+  await check('calls.get after the call reports FINAL with result, reason, duration, timestamp and userRate', async () => {
+    assert.ok(tts.callId, 'no call');
+    const info = await waitCall(tts.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+    assertFinal(info, tts.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 1, after: tts.t0, to: tts.to, custom: tts.custom });
+    if (tts.dice) {
+      assert.equal(info.duration, tts.dice.event.duration, `calls.get duration ${info.duration} != DiCE duration ${tts.dice.event.duration}`);
+    }
+  });
+
+  // A customCallout with inline ICE (connectPstn and setCookie) and its ACE
+  // on a URL of the callback server; the ACE reply says continue, so the
+  // call stays up for calls.manageWithCallLeg and calls.update.
+  const live = { custom: 'conformance-custom-live', number: '+12015550122', acePath: '/sinch/ace' };
+  scenarios.set(live.custom, {
+    ace: () => new Voice.AceSvamletBuilder()
+      .addInstruction(Voice.aceInstructionHelper.say('You are connected to the conformance test.', 'en-US'))
+      .setAction(Voice.aceActionHelper.continue())
+      .build(),
+  });
+  await check('callouts.custom with inline ice (Voice.customCalloutHelper.formatIceResponse: setCookie + connectPstn) rings the gateway; a signed ACE with the cookie reaches the ace URL', async () => {
+    live.t0 = Date.now();
+    const ice = Voice.customCalloutHelper.formatIceResponse(
+      Voice.iceActionHelper.connectPstn({ number: live.number, cli, maxDuration: 60 }),
+      Voice.iceInstructionHelper.setCookie('flow', 'live'),
+    );
+    const res = await app.callouts.custom({
+      customCalloutRequestBody: {
+        method: 'customCallout',
+        customCallout: { ice, ace: cfg.callbackBase + live.acePath, custom: live.custom },
+      },
+    });
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    live.callId = res.callId;
+    const r = await waitEvent(live.custom, 'ace', 10000);
+    live.ace = r;
+    assertSigned(r);
+    assert.equal(r.path, live.acePath, 'ACE path');
+    assert.equal(r.event.callid, live.callId, `callid: ${r.body}`);
+    assertCookies(r.event, [{ key: 'flow', value: 'live' }]);
+  });
+  await check('the ACE reply built with Voice.AceSvamletBuilder (say, then continue) is executed and the call stays up', async () => {
+    assert.ok(live.ace && live.ace.rtp, 'no ACE');
+    await waitPlayed(live.ace.rtp, 25, 8000, 'the ACE say');
+    await waitQuiet(500, 10000, 'the ACE say');
+    const info = await app.calls.get({ callId: live.callId });
+    assert.equal(info.status, 'ONGOING', `status after continue: ${JSON.stringify(info)}`);
+    assert.equal(info.custom, live.custom, `custom: ${JSON.stringify(info)}`);
+  });
+  await check('calls.manageWithCallLeg with say + continue on the live call answers 204, the prompt plays and the call stays up', async () => {
+    assert.ok(live.callId, 'no call');
+    const base = await rtpPackets();
+    await expectNoContent('ManageCallWithCallLeg', () => app.calls.manageWithCallLeg({
+      callId: live.callId,
+      callLeg: 'both',
+      manageWithCallLegRequestBody: {
+        instructions: [Voice.svamlInstructionHelper.buildSay('This prompt was sent with manage with call leg.', 'en-US')],
+        action: Voice.svamlActionHelper.buildContinue(),
+      },
+    }));
+    await waitPlayed(base, 25, 8000, 'the manageWithCallLeg say');
+    await waitQuiet(500, 10000, 'the manageWithCallLeg say');
+    const info = await app.calls.get({ callId: live.callId });
+    assert.equal(info.status, 'ONGOING', `status after continue: ${JSON.stringify(info)}`);
+  });
+  await check('calls.update with say + hangup (Voice.svamlActionHelper) on the live call answers 204 and ends it: signed DiCE with MANAGERHANGUP', async () => {
+    assert.ok(live.callId, 'no call');
+    const base = await rtpPackets();
+    await expectNoContent('UpdateCall', () => app.calls.update({
+      callId: live.callId,
+      updateCallRequestBody: {
+        instructions: [Voice.svamlInstructionHelper.buildSay('Goodbye.', 'en-US')],
+        action: Voice.svamlActionHelper.buildHangup(),
+      },
+    }));
+    const d = await waitEvent(live.custom, 'dice', 10000);
+    assertSigned(d);
+    assert.equal(d.path, callbackPath, 'DiCE path');
+    assert.equal(d.event.callid, live.callId, `callid: ${d.body}`);
+    assert.equal(d.event.result, 'ANSWERED', `result: ${d.body}`);
+    assert.equal(d.event.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    assertCookies(d.event, [{ key: 'flow', value: 'live' }]);
+    assert.ok(d.rtp && d.rtp.sent - base.sent >= 10, `the goodbye was not played: ${d.rtp && d.rtp.sent - base.sent} RTP packets`);
+    const info = await waitCall(live.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+    assertFinal(info, live.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 1, after: live.t0, custom: live.custom });
+  });
+  await check('calls.update on the ended call is an SDK error with a 4xx VoiceError', async () => {
+    assert.ok(live.callId, 'no call');
+    let result;
+    try {
+      result = await app.calls.update({
+        callId: live.callId,
+        updateCallRequestBody: { action: Voice.svamlActionHelper.buildHangup() },
+      });
+    } catch (err) {
+      if (!(err instanceof RequestFailedError)) throw err;
+      assert.ok(err.statusCode >= 400 && err.statusCode < 500, `want a 4xx, got HTTP ${err.statusCode} ${err.data}`);
+      const ct = (err.responseHeaders && err.responseHeaders['content-type']) || '';
+      assert.match(ct, /^application\/json\b/, `error Content-Type ${JSON.stringify(ct)} is not application/json`);
+      assertVoiceError(JSON.parse(err.data), err.statusCode);
+      return;
+    }
+    assert.fail(`the update of an ended call succeeded with ${JSON.stringify(result)}`);
+  });
+
+  // A customCallout whose ICE goes to a URL of the callback server, answered
+  // with Voice.IceSvamletBuilder; its inline ACE (say + hangup) is built
+  // with Voice.customCalloutHelper.formatAceResponse, so no ACE callback.
+  const viaIce = { custom: 'conformance-custom-ice', number: '+12015550133', icePath: '/sinch/ice' };
+  scenarios.set(viaIce.custom, {
+    ice: () => new Voice.IceSvamletBuilder()
+      .addInstruction(Voice.iceInstructionHelper.setCookie('flow', 'ice'))
+      .setAction(Voice.iceActionHelper.connectPstn({ number: viaIce.number, cli, maxDuration: 30 }))
+      .build(),
+  });
+  await check('callouts.custom with an ice URL: a signed ICE with callResourceUrl, cli and custom reaches that URL', async () => {
+    viaIce.t0 = Date.now();
+    const ace = Voice.customCalloutHelper.formatAceResponse(
+      Voice.aceActionHelper.hangup(),
+      Voice.aceInstructionHelper.say('Thank you for testing callcore. Goodbye.', 'en-US'),
+    );
+    const res = await app.callouts.custom({
+      customCalloutRequestBody: {
+        method: 'customCallout',
+        customCallout: { cli, ice: cfg.callbackBase + viaIce.icePath, ace, custom: viaIce.custom },
+      },
+    });
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    viaIce.callId = res.callId;
+    const r = await waitEvent(viaIce.custom, 'ice', 10000);
+    viaIce.ice = r;
+    assertSigned(r);
+    assert.equal(r.path, viaIce.icePath, 'ICE path');
+    const ev = r.event;
+    assert.equal(ev.callid, viaIce.callId, `callid: ${r.body}`);
+    assert.equal(ev.callResourceUrl, `${new URL(ev.callResourceUrl).origin}/calling/v1/calls/id/${viaIce.callId}`,
+      `callResourceUrl: ${r.body}`);
+    assert.equal(ev.cli, cli, `cli: ${r.body}`);
+    assertPrice(ev.userRate, 'userRate');
+  });
+  await check('the ICE reply built with Voice.IceSvamletBuilder (setCookie + connectPstn) rings the gateway and the inline ace (say + hangup) is executed', async () => {
+    assert.ok(viaIce.ice && viaIce.ice.rtp, 'no ICE');
+    const d = await waitEvent(viaIce.custom, 'dice', 15000);
+    assertSigned(d);
+    assert.equal(d.path, callbackPath, 'DiCE path');
+    assert.equal(d.event.callid, viaIce.callId, `callid: ${d.body}`);
+    assert.equal(d.event.result, 'ANSWERED', `result: ${d.body}`);
+    assert.equal(d.event.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    assertCookies(d.event, [{ key: 'flow', value: 'ice' }]);
+    const sent = d.rtp.sent - viaIce.ice.rtp.sent;
+    assert.ok(sent >= 50, `the inline ace say was not played: ${sent} RTP packets sent`);
+    const info = await waitCall(viaIce.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+    assertFinal(info, viaIce.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 1, after: viaIce.t0, custom: viaIce.custom });
+  });
+
+  // --- callbacks, all together ------------------------------------------------
+  await check('every callback passed validateAuthenticationHeader and parseEvent, on the expected URL, and no other came', async () => {
+    for (const r of callbacks) assertSigned(r);
+    const got = callbacks.map((r) => `${r.event.custom}:${r.event.event}:${r.path}`).sort();
+    const want = [
+      `${tts.custom}:ace:${callbackPath}`, `${tts.custom}:dice:${callbackPath}`,
+      `${live.custom}:ace:${live.acePath}`, `${live.custom}:dice:${callbackPath}`,
+      `${viaIce.custom}:ice:${viaIce.icePath}`, `${viaIce.custom}:dice:${callbackPath}`,
+    ].sort();
+    assert.deepEqual(got, want, `callbacks: ${summarize()}`);
+    assert.ok(!callbacks.some((r) => r.path === fallbackPath), 'a callback went to the fallback URL');
+    assert.ok(!callbacks.some((r) => r.event.callid === quiet.callId), 'a callback came for the callout without enableAce/enableDice');
+  });
+  await check('control: a callback does not validate with another secret, key, path or body', async () => {
+    const r = callbacks.find((c) => c.valid);
+    assert.ok(r, 'no valid callback');
+    assert.equal(validateAuthenticationHeader(cfg.appKey, cfg.otherSecret, r.headers, r.body, r.path, r.method), false, 'other secret');
+    assert.equal(validateAuthenticationHeader(cfg.otherKey, cfg.appSecret, r.headers, r.body, r.path, r.method), false, 'other key');
+    assert.equal(validateAuthenticationHeader(cfg.appKey, cfg.appSecret, r.headers, r.body, `${r.path}/x`, r.method), false, 'other path');
+    assert.equal(validateAuthenticationHeader(cfg.appKey, cfg.appSecret, r.headers, `${r.body} `, r.path, r.method), false, 'other body');
+  });
+
   await check('calls.get of an unknown call gets 404 with a VoiceError body', async () => {
     await expectSdkError(404, () => app.calls.get({ callId: 'c0ffee00-0000-4000-8000-000000000000' }));
   });
@@ -458,6 +1010,17 @@ async function main() {
     }));
   });
 }
+
+try {
+  await new Promise((resolve, reject) => {
+    callbackServer.once('error', reject);
+    callbackServer.listen(0, '127.0.0.1', resolve);
+  });
+} catch (err) {
+  console.log(`Bail out! callback server: ${describe(err)}`);
+  process.exit(2);
+}
+console.log(`# callback server listening on http://127.0.0.1:${callbackServer.address().port}`);
 
 try {
   await main();
