@@ -70,8 +70,9 @@ func (cs *callStore) Load(ctx context.Context, id string) (*call.Snapshot, error
 }
 
 // appRouter finds the application of an inbound call from the number
-// dialled (numbers assigned through the management API or the config) and
-// the callback URLs of an application (store first, config as fallback).
+// dialled (numbers assigned through the management API or the config) or
+// the in-app user called (the user's app), and the callback URLs of an
+// application (store first, config as fallback).
 type appRouter struct {
 	s   store.Store
 	cfg *config.Config
@@ -99,7 +100,17 @@ func (r *appRouter) RouteInbound(ctx context.Context, to events.Destination) (ca
 			return call.CallbackTarget{}, err
 		}
 		return r.Target(ctx, num.AppKey)
+	case "username":
+		// A call to an in-app user belongs to the user's application.
+		_, app, ok := r.cfg.User(to.Endpoint)
+		if !ok {
+			return call.CallbackTarget{}, fmt.Errorf("%w: unknown user", call.ErrNoRoute)
+		}
+		return r.Target(ctx, app.Key)
 	default:
+		// Calls from in-app users to numbers and SIP addresses would route
+		// by the caller's application, which needs INVITEs from users to
+		// be authenticated first; until then they are refused.
 		return call.CallbackTarget{}, fmt.Errorf("%w: destination type %q", call.ErrNoRoute, to.Type)
 	}
 }

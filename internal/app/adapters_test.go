@@ -9,6 +9,7 @@ import (
 
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/call"
+	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/store"
 	"github.com/callcore/callcore/internal/store/memstore"
 )
@@ -50,7 +51,8 @@ func TestAppRouter(t *testing.T) {
 	for _, to := range []events.Destination{
 		{Type: "did", Endpoint: "+46709999999"}, // unknown
 		{Type: "did", Endpoint: "garbage"},
-		{Type: "username", Endpoint: "bob"},
+		{Type: "username", Endpoint: "bob"}, // not a user of any app
+		{Type: "sip", Endpoint: "bob@example.com"},
 	} {
 		_, err := r.RouteInbound(ctx, to)
 		require.ErrorIs(t, err, call.ErrNoRoute, to.Endpoint)
@@ -58,4 +60,16 @@ func TestAppRouter(t *testing.T) {
 	require.NoError(t, st.UnassignNumber(ctx, testKey, "", "+46701234567"))
 	_, err = r.RouteInbound(ctx, events.Destination{Type: "did", Endpoint: "+46701234567"})
 	require.ErrorIs(t, err, call.ErrNoRoute, "unassigned numbers route nowhere")
+}
+
+func TestAppRouterUsernames(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, "")
+	cfg.Apps[0].Users = []config.User{{Username: "carol", Password: "pw"}}
+	r := &appRouter{s: memstore.New(), cfg: cfg}
+	tgt, err := r.RouteInbound(ctx, events.Destination{Type: "username", Endpoint: "carol"})
+	require.NoError(t, err)
+	require.Equal(t, call.CallbackTarget{AppKey: testKey, URL: "http://127.0.0.1:9000/callbacks"}, tgt)
+	_, err = r.RouteInbound(ctx, events.Destination{Type: "username", Endpoint: "dave"})
+	require.ErrorIs(t, err, call.ErrNoRoute)
 }

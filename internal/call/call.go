@@ -31,6 +31,7 @@ type leg struct {
 	media    MediaSession
 	sdp      []byte // our SDP for this leg (answer or offer)
 	answered bool
+	okSent   bool // 200 OK sent (inbound), even if its ACK never came
 	early    bool // 183 with SDP sent (inbound)
 	closed   bool // media released by teardown: no new session may open
 }
@@ -116,17 +117,21 @@ type Call struct {
 	commands chan command
 	done     chan struct{}
 
-	taskGen    int
-	taskCancel context.CancelFunc
-	bridgeStop func()
-	maxDur     *time.Timer
-	maxDurC    <-chan time.Time
+	taskGen       int
+	taskCancel    context.CancelFunc
+	connectCancel context.CancelFunc // the running connect, see connect
+	bridgeStop    func()
+	maxDur        *time.Timer
+	maxDurC       <-chan time.Time
 
 	// suppressed is set by a connect action with suppressCallbacks: no ACE
 	// and no DiCE for the call.
 	suppressed bool
 	parked     *svaml.Park // the running park, nil when not parked
 	lastPark   *svaml.Park // what a PATCH continue returns to
+	// unparkToBridge: the park interrupted connected legs; a PATCH
+	// continue bridges them again instead of resuming the park.
+	unparkToBridge bool
 	// base is what a PATCH with continue returns to.
 	base       State
 	rejectCode int // SIP status for an unanswered caller when the call ends
@@ -275,10 +280,24 @@ func (c *Call) legEnded(ctx context.Context, l *leg) {
 	if c.snap.State == StateEnding {
 		return
 	}
+	if l.out != nil && !l.isAnswered() {
+		// A dialled leg ends before its answer was taken: its dial task
+		// owns the outcome. A failed attempt (486, ring timeout, ...)
+		// reaches it through WaitAnswer with the right result and reason;
+		// a leg that answered and then hung up at once is caught by the
+		// task's completion, which sees l.ended.
+		c.log.Debug("dialled leg ended before its answer was taken", "leg", l.role)
+		return
+	}
 	reason := events.ReasonCalleeHangup
 	if l.role == roleCaller {
 		reason = events.ReasonCallerHangup
-		if !l.isAnswered() && l.sip.RemoteEnded() {
+		l.mu.Lock()
+		abandoned := !l.answered && !l.okSent // CANCEL, or BYE on the early dialog
+		l.mu.Unlock()
+		if abandoned && l.sip.RemoteEnded() {
+			// Not after our 200 OK: a caller may BYE at once after its
+			// ACK, and the BYE can overtake the ACK.
 			reason = events.ReasonCancel
 		}
 	}
@@ -351,10 +370,12 @@ func (c *Call) armMaxDuration(d time.Duration) {
 	c.maxDurC = c.maxDur.C
 }
 
-// markAnswered records the first answer of the call.
-func (c *Call) markAnswered(ctx context.Context) {
+// markAnswered records the first answer of the call: at is when the leg
+// answered (its 200 OK), not when the task that saw it finished, so that
+// dtmf sent on answer counts toward the duration.
+func (c *Call) markAnswered(ctx context.Context, at time.Time) {
 	if c.snap.AnsweredAt.IsZero() {
-		c.snap.AnsweredAt = c.m.opts.Now()
+		c.snap.AnsweredAt = at
 		c.save(ctx)
 	}
 }

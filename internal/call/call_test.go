@@ -149,6 +149,7 @@ func TestConnectPSTNWithACEAndCalleeHangup(t *testing.T) {
 
 		time.Sleep(3 * time.Second) // ringing
 		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		time.Sleep(3 * dtmfTime) // the dtmf on answer
 		synctest.Wait()
 		require.Equal(t, []string{"180", "200"}, caller.calls(), "caller answered once the callee answered")
 		s, err := e.m.Get(context.Background(), "call-1")
@@ -385,4 +386,187 @@ func mustParse(t *testing.T, e *env, kind, doc string) *svaml.Response {
 	r, err := e.m.opts.Limits.Parse(ctx, []byte(doc))
 	require.NoError(t, err)
 	return r
+}
+
+// The duration counts from the callee's answer, not from the end of the
+// dtmf sent on answer (found by the e2e suite: a 5-digit dtmf took 0.7 s
+// off every connected call).
+func TestDurationCountsFromAnswerNotFromDTMF(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100","dtmf":"1234567890"}}`)
+		e.backend.on(events.KindACE, `{"action":{"name":"continue"}}`)
+		callee := newFakeLeg()
+		e.dialer.legs <- callee
+		e.inbound("+46701234567")
+		synctest.Wait()
+		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		time.Sleep(1500 * time.Millisecond) // dtmf takes 1 s of it
+		callee.remoteHangup()
+		s := e.final("call-1")
+		require.Equal(t, events.ReasonCalleeHangup, s.Reason)
+		require.Equal(t, 1, s.Duration(s.EndedAt))
+	})
+}
+
+// Signaling closes a failed leg's Done before WaitAnswer returns its
+// DialError; the actor may see Done first. The dial's outcome must still
+// decide the result (found by the e2e suite: a 486 from the gateway was
+// reported as CALLEEHANGUP and the caller got 480).
+func TestDialFailureSeenAsLegEndFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		remote         bool
+		err            *DialError
+		result, reason string
+		code           int
+	}{
+		{"busy", true, &DialError{Code: 486, Result: events.ResultBusy, Reason: events.ReasonBusy}, events.ResultBusy, events.ReasonBusy, 486},
+		{"ring timeout", false, &DialError{Code: -1, Result: events.ResultNoAnswer, Reason: events.ReasonTimeout}, events.ResultNoAnswer, events.ReasonTimeout, 480},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100"}}`)
+				callee := newFakeLeg()
+				e.dialer.legs <- callee
+				caller := e.inbound("+46701234567")
+				synctest.Wait()
+				callee.end(tc.remote)
+				synctest.Wait() // the actor sees the leg end first
+				callee.answer <- outcome{err: tc.err}
+				s := e.final("call-1")
+				require.Equal(t, tc.result, s.Result)
+				require.Equal(t, tc.reason, s.Reason)
+				require.Equal(t, tc.code, caller.rejected)
+				require.Equal(t, tc.reason, e.dice().Reason)
+			})
+		})
+	}
+}
+
+// A callee that answers and hangs up while the dtmf on answer goes out
+// ends the call as a callee hangup; the call does not stay up with a dead
+// leg.
+func TestCalleeHangsUpDuringDTMFOnAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100","dtmf":"1234567890"}}`)
+		e.backend.on(events.KindACE, `{"action":{"name":"continue"}}`)
+		callee := newFakeLeg()
+		e.dialer.legs <- callee
+		caller := e.inbound("+46701234567")
+		synctest.Wait()
+		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		time.Sleep(300 * time.Millisecond)
+		callee.remoteHangup()
+		s := e.final("call-1")
+		require.Equal(t, events.ResultAnswered, s.Result)
+		require.Equal(t, events.ReasonCalleeHangup, s.Reason)
+		require.Equal(t, []string{"ice", "dice"}, e.backend.kinds(), "no ACE for a callee that is gone")
+		require.Equal(t, []string{"180", "reject"}, caller.calls())
+	})
+}
+
+// A caller that hangs up right after our 200 OK, with a BYE that overtakes
+// its ACK, hung up: it did not cancel (found by the e2e suite).
+func TestCallerByeBeforeACKIsNotACancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"say","text":"Hi"}],"action":{"name":"hangup"}}`)
+		l := newFakeLeg()
+		l.noACK = true
+		e.m.HandleInbound(context.Background(), Inbound{Leg: l, From: "+46701111111",
+			To: events.Destination{Type: "did", Endpoint: "+46701234567"}, Offer: []byte("caller-offer")})
+		synctest.Wait()
+		require.Equal(t, []string{"200"}, l.calls())
+		l.remoteHangup()
+		s := e.final("call-1")
+		require.Equal(t, events.ReasonCallerHangup, s.Reason)
+	})
+}
+
+// A PATCH that arrives while the legs are being connected (the caller's
+// ACK has not come yet) runs its document without undoing the connection
+// (found by the e2e suite: the bridge was never set up and the parties
+// heard nothing of each other).
+func TestPatchWhileConnecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100"}}`)
+		e.backend.on(events.KindACE, `{"action":{"name":"continue"}}`)
+		callee := newFakeLeg()
+		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		e.dialer.legs <- callee
+		caller := newFakeLeg()
+		caller.ackGate = make(chan struct{})
+		e.m.HandleInbound(context.Background(), Inbound{Leg: caller, From: "+46701111111",
+			To: events.Destination{Type: "did", Endpoint: "+46701234567"}, Offer: []byte("caller-offer")})
+		synctest.Wait()
+		require.Equal(t, []string{"180", "200"}, caller.calls(), "the caller's 200 OK is out, its ACK is not in")
+
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "callee",
+			[]byte(`{"instructions":[{"name":"playFiles","ids":["#tts[For you]"]}],"action":{"name":"continue"}}`)))
+		close(caller.ackGate)
+		time.Sleep(promptTime + time.Second)
+		s, err := e.m.Get(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateConnected, s.State)
+		require.Contains(t, e.media.plays(), "tts:For you")
+		bridged := false
+		for _, ms := range e.media.sessions {
+			ms.mu.Lock()
+			bridged = bridged || ms.bridged
+			ms.mu.Unlock()
+		}
+		require.True(t, bridged, "the legs are bridged")
+
+		callee.remoteHangup()
+		s = e.final("call-1")
+		require.Equal(t, events.ReasonCalleeHangup, s.Reason)
+	})
+}
+
+// PATCH park on connected legs stops the bridge (the callee must not hear
+// a parked caller); PATCH continue bridges them again (found by the e2e
+// suite).
+func TestParkConnectedCallThenContinue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100"}}`)
+		e.backend.on(events.KindACE, `{"action":{"name":"continue"}}`)
+		callee := newFakeLeg()
+		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		e.dialer.legs <- callee
+		e.inbound("+46701234567")
+		synctest.Wait()
+		bridged := func() bool {
+			for _, ms := range e.media.sessions {
+				ms.mu.Lock()
+				b := ms.bridged
+				ms.mu.Unlock()
+				if b {
+					return true
+				}
+			}
+			return false
+		}
+		require.True(t, bridged())
+
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "", []byte(`{"action":{"name":"park","holdPrompt":"#tts[Hold]"}}`)))
+		synctest.Wait()
+		require.False(t, bridged(), "a parked caller is not bridged")
+		s, err := e.m.Get(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateParked, s.State)
+
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "", []byte(`{"action":{"name":"continue"}}`)))
+		synctest.Wait()
+		require.True(t, bridged(), "continue bridges the legs again")
+		s, err = e.m.Get(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateConnected, s.State)
+		callee.remoteHangup()
+		require.Equal(t, events.ReasonCalleeHangup, e.final("call-1").Reason)
+	})
 }

@@ -168,7 +168,10 @@ func (c *Call) dialFirstParty(ctx context.Context, req DialRequest) {
 	req.CallID = c.snap.ID
 	req.DialTimeout = c.m.opts.DialTimeout
 	o := c.callout
-	var first *leg
+	var (
+		first      *leg
+		answeredAt time.Time
+	)
 	c.spawn(ctx, "dial_first_party", func(tctx context.Context) error {
 		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
 		if err != nil {
@@ -183,6 +186,7 @@ func (c *Call) dialFirstParty(ctx context.Context, req DialRequest) {
 		first = &leg{role: roleCaller, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
 		c.post(tctx, func() { c.caller = first })
 		answer, err := out.WaitAnswer(tctx)
+		answeredAt = c.m.opts.Now()
 		if err != nil {
 			return err
 		}
@@ -202,7 +206,11 @@ func (c *Call) dialFirstParty(ctx context.Context, req DialRequest) {
 			return
 		}
 		first.setAnswered()
-		c.markAnswered(ctx)
+		c.markAnswered(ctx, answeredAt)
+		if first.ended {
+			c.legEnded(ctx, first) // hung up while the dtmf went out
+			return
+		}
 		c.armMaxDuration(o.MaxDuration)
 		c.transition(ctx, InputReply) // dialing -> executing
 		c.runCalloutICE(ctx)

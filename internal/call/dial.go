@@ -34,8 +34,9 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 	caller := c.caller
 	start := time.Now()
 	var (
-		callee *leg
-		answer []byte
+		callee     *leg
+		answer     []byte
+		answeredAt time.Time
 	)
 	c.spawn(ctx, "dial", func(tctx context.Context) error {
 		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
@@ -56,6 +57,7 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 			stopRing = c.ringCaller(tctx, caller, o)
 		}
 		answer, err = out.WaitAnswer(tctx)
+		answeredAt = c.m.opts.Now()
 		stopRing()
 		if err != nil {
 			return err
@@ -79,7 +81,11 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 		callee.setAnswered()
 		c.m.metrics.dials.WithLabelValues(events.ResultAnswered).Inc()
 		c.log.Info("callee answered", "kind", req.Kind, "post_dial_ms", time.Since(start).Milliseconds())
-		c.markAnswered(ctx)
+		c.markAnswered(ctx, answeredAt)
+		if callee.ended {
+			c.legEnded(ctx, callee) // hung up while the dtmf went out
+			return
+		}
 		c.armMaxDuration(o.maxDuration)
 		c.calleeAnswered(ctx)
 	})
@@ -208,33 +214,60 @@ func (c *Call) sendACE(ctx context.Context) {
 
 // connect establishes the call: the caller is answered if needed and the
 // two legs are bridged. A call with only a callee is simply connected.
+//
+// Answering waits for the caller's ACK, so it runs off the actor. It is not
+// a replaceable task: a PATCH that arrives meanwhile (legal once the ACE
+// said continue) runs its own document without undoing the connection.
 func (c *Call) connect(ctx context.Context) {
 	caller, callee := c.caller, c.callee
 	if caller == nil || callee == nil {
 		c.transition(ctx, InputConnected)
 		return
 	}
-	c.spawn(ctx, "bridge", func(tctx context.Context) error {
+	cctx, cancel := context.WithCancel(ctx)
+	c.connectCancel = cancel
+	go func() {
+		var err error
 		if caller.in != nil && !caller.isAnswered() {
-			return c.answer(tctx, caller)
+			err = c.answer(cctx, caller)
 		}
-		return nil
-	}, func(err error) {
-		if err != nil {
-			c.log.Error("answering the caller failed", "err", err)
-			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
-			return
-		}
-		stop, err := caller.session().Bridge(callee.session())
-		if err != nil {
-			c.log.Error("bridging failed", "err", err)
-			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
-			return
-		}
-		c.bridgeStop = stop
+		c.post(cctx, func() {
+			cancel()
+			c.connectCancel = nil
+			c.bridge(ctx, caller, callee, err)
+		})
+	}()
+	c.log.Debug("connecting the legs")
+}
+
+// bridge completes connect on the actor once the caller is answered.
+func (c *Call) bridge(ctx context.Context, caller, callee *leg, err error) {
+	if c.snap.State == StateEnding || c.snap.State == StateEnded {
+		return
+	}
+	if err != nil {
+		c.log.Error("answering the caller failed", "err", err)
+		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+		return
+	}
+	if c.snap.State == StateParked {
+		c.log.Info("not bridging yet: a PATCH parked the call while it connected")
+		c.unparkToBridge = true
+		return
+	}
+	stop, err := caller.session().Bridge(callee.session())
+	if err != nil {
+		c.log.Error("bridging failed", "err", err)
+		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
+		return
+	}
+	c.bridgeStop = stop
+	c.base = StateConnected
+	if c.taskCancel == nil {
+		// Nothing else runs: the call is established. Otherwise a PATCH's
+		// document runs, and its action decides what comes next.
 		c.transition(ctx, InputConnected)
-		c.base = StateConnected
-	})
+	}
 }
 
 // park answers the caller, plays the intro prompt once and loops the hold
@@ -244,6 +277,13 @@ func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
 		return
 	}
 	c.parked, c.lastPark, c.base = p, p, StateParked
+	if c.bridgeStop != nil {
+		// A parked caller is no longer heard by the callee, nor hears it;
+		// a PATCH continue bridges them again.
+		c.bridgeStop()
+		c.bridgeStop = nil
+		c.unparkToBridge = true
+	}
 	if p.MaxDuration > 0 && intro {
 		c.armMaxDuration(seconds(p.MaxDuration))
 	}
@@ -330,22 +370,36 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 		return
 	}
 	c.cancelTask()
+	if c.connectCancel != nil {
+		c.connectCancel()
+		c.connectCancel = nil
+	}
 	c.parked = nil
 	if c.bridgeStop != nil {
 		c.bridgeStop()
 		c.bridgeStop = nil
 	}
-	caller, callee := c.caller, c.callee
+	// ended belongs to the actor, which keeps watching the legs during
+	// teardown: the task works on a copy (a leg that ends meanwhile makes
+	// its Hangup a no-op).
+	type party struct {
+		l     *leg
+		ended bool
+	}
+	var parties []party
+	for _, l := range []*leg{c.callee, c.caller} {
+		if l != nil {
+			parties = append(parties, party{l, l.ended})
+		}
+	}
 	code := c.rejectCode
 	c.spawn(ctx, "teardown", func(tctx context.Context) error {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), c.m.opts.TeardownTimeout)
 		defer cancel()
 		var errs []error
-		for _, l := range []*leg{callee, caller} {
-			if l == nil {
-				continue
-			}
-			if !l.ended {
+		for _, p := range parties {
+			l := p.l
+			if !p.ended {
 				var err error
 				if l.in != nil && !l.isAnswered() {
 					if code == 0 {

@@ -149,10 +149,14 @@ func (c *Call) answer(ctx context.Context, l *leg) error {
 	if err != nil {
 		return err
 	}
+	l.mu.Lock()
+	l.okSent = true
+	l.mu.Unlock()
 	ackSDP, err := l.in.Answer(ctx, sdp)
 	if err != nil {
 		return fmt.Errorf("answering: %w", err)
 	}
+	at := c.m.opts.Now()
 	if len(l.offer) == 0 {
 		// Offer-less INVITE: we offered in the 200, the ACK answers.
 		if err := ms.SetRemote(ackSDP); err != nil {
@@ -161,7 +165,7 @@ func (c *Call) answer(ctx context.Context, l *leg) error {
 	}
 	l.setAnswered()
 	c.post(ctx, func() {
-		c.markAnswered(ctx)
+		c.markAnswered(ctx, at)
 		c.armMaxDuration(0)
 	})
 	return nil
@@ -171,7 +175,7 @@ func (c *Call) answer(ctx context.Context, l *leg) error {
 // leg that is not answered gets early media (183 with SDP) first.
 func (c *Call) ensureMedia(ctx context.Context, l *leg) (MediaSession, error) {
 	l.mu.Lock()
-	ms, ready := l.media, l.answered || l.early || l.in == nil
+	ms, ready := l.media, l.answered || l.okSent || l.early || l.in == nil
 	l.mu.Unlock()
 	if ms != nil && ready {
 		return ms, nil
@@ -321,12 +325,16 @@ func (c *Call) cli(override string) string {
 }
 
 // onContinue: in an ACE reply it completes the connection; in a PATCH it
-// returns to what the call was doing (bridged, parked, or idle).
+// returns to what the call was doing (bridged, parked, or idle). A park
+// that interrupted connected legs returns to the bridge.
 func (c *Call) onContinue(ctx context.Context, kind svaml.Context) {
 	switch {
 	case kind == svaml.ContextACE && c.callout != nil && c.callout.Method == MethodTTS:
 		c.calloutAnswered(ctx) // ttsCallout: play its text, then hang up
 	case kind == svaml.ContextACE:
+		c.connect(ctx)
+	case c.base == StateParked && c.unparkToBridge && c.callee != nil && !c.callee.ended:
+		c.unparkToBridge = false
 		c.connect(ctx)
 	case c.base == StateParked && c.lastPark != nil:
 		c.park(ctx, c.lastPark, false)

@@ -21,6 +21,11 @@ type fakeLeg struct {
 	evs      chan LegEvent
 	answered chan []byte // inbound: SDP of the 200
 	rejected int
+	// noACK makes Answer wait for an ACK that never comes: it fails when
+	// the leg ends (a BYE that overtook the ACK).
+	noACK bool
+	// ackGate, when set, holds Answer until it is closed (a slow ACK).
+	ackGate chan struct{}
 	// outbound
 	answer chan outcome
 }
@@ -78,6 +83,17 @@ func (l *fakeLeg) Ring(_ context.Context, early []byte) error {
 
 func (l *fakeLeg) Answer(_ context.Context, sdp []byte) ([]byte, error) {
 	l.record("200")
+	if l.noACK {
+		<-l.done
+		return nil, errors.New("dialog ended before the ACK")
+	}
+	if l.ackGate != nil {
+		select {
+		case <-l.ackGate:
+		case <-l.done:
+			return nil, errors.New("dialog ended before the ACK")
+		}
+	}
 	l.answered <- sdp
 	return nil, nil
 }
@@ -199,11 +215,20 @@ func (s *fakeSession) Play(ctx context.Context, a Audio) error {
 		return ctx.Err()
 	}
 }
-func (s *fakeSession) SendDTMF(_ context.Context, d string) error {
+
+// dtmfTime is how long the fake media takes to send one DTMF character.
+const dtmfTime = 100 * time.Millisecond
+
+func (s *fakeSession) SendDTMF(ctx context.Context, d string) error {
 	s.mu.Lock()
 	s.dtmf = append(s.dtmf, d)
 	s.mu.Unlock()
-	return nil
+	select {
+	case <-time.After(time.Duration(len(d)) * dtmfTime):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 func (s *fakeSession) Timeout() <-chan struct{} { return s.timeout }
 func (s *fakeSession) Bridge(other MediaSession) (func(), error) {
