@@ -294,7 +294,13 @@ func (c *Call) legEnded(ctx context.Context, l *leg) {
 		reason = events.ReasonCallerHangup
 		l.mu.Lock()
 		abandoned := !l.answered && !l.okSent // CANCEL, or BYE on the early dialog
+		okSent := l.okSent
 		l.mu.Unlock()
+		if okSent {
+			// Our 200 OK went out: the call was answered, even if the
+			// caller's BYE reached us before the answer task reported.
+			c.markAnswered(ctx, c.m.opts.Now())
+		}
 		if abandoned && l.sip.RemoteEnded() {
 			// Not after our 200 OK: a caller may BYE at once after its
 			// ACK, and the BYE can overtake the ACK.

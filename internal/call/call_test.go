@@ -570,3 +570,19 @@ func TestParkConnectedCallThenContinue(t *testing.T) {
 		require.Equal(t, events.ReasonCalleeHangup, e.final("call-1").Reason)
 	})
 }
+
+func TestDestinationlessCustomCalloutTakesItsDialledParty(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		iceDoc := mustParse(t, e, "ice", `{"action":{"name":"connectPstn","number":"+12233445566"}}`)
+		callee := newFakeLeg()
+		callee.answer <- outcome{err: &DialError{Code: -5, Result: events.ResultFailed, Reason: events.ReasonUserNotFound}}
+		e.dialer.legs <- callee
+		id, err := e.m.Callout(context.Background(), Callout{AppKey: "app", Method: MethodCustom, ICE: Script{Doc: iceDoc}})
+		require.NoError(t, err)
+		s := e.final(id)
+		require.Equal(t, events.Destination{Type: "number", Endpoint: "+12233445566"}, s.To)
+		require.Equal(t, events.Destination{Type: "number", Endpoint: "+12233445566"}, e.dice().To)
+		require.Equal(t, 404, rejectCodeFor(&DialError{Code: -5, Result: events.ResultFailed, Reason: events.ReasonUserNotFound}))
+	})
+}

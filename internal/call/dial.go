@@ -30,6 +30,11 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 	if req.DialTimeout <= 0 {
 		req.DialTimeout = c.m.opts.DialTimeout
 	}
+	if c.snap.To.Type == "" {
+		// A custom callout without a destination: the party its ICE dials
+		// is the call's "to" in DiCE and GET /calls.
+		c.snap.To = events.Destination{Type: string(req.Kind), Endpoint: req.Endpoint}
+	}
 	c.suppressed = c.suppressed || o.suppress
 	caller := c.caller
 	start := time.Now()
@@ -148,6 +153,9 @@ func rejectCodeFor(de *DialError) int {
 		return 486
 	case events.ResultNoAnswer:
 		return 480
+	}
+	if de.Reason == events.ReasonUserNotFound {
+		return 404
 	}
 	if de.Code >= 400 && de.Code < 700 && de.Code != 401 && de.Code != 407 {
 		return de.Code

@@ -280,7 +280,10 @@ func (d *dialog) finish(cause EndCause, code int, err error) bool {
 
 // outcomeLocked computes the result and reason of an ending dialog.
 func (d *dialog) outcomeLocked(cause EndCause, code int) (result, reason string) {
-	if d.confirmed {
+	// A BYE after our 2xx ends an answered call even when it overtook the
+	// ACK (RFC 3261 §12.1: the 2xx establishes the dialog); a 2xx never
+	// ACKed stays a failed call.
+	if d.confirmed || d.answered && cause == EndRemoteBye {
 		result = events.ResultAnswered
 		switch cause {
 		case EndRemoteBye:

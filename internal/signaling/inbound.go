@@ -504,8 +504,13 @@ func (in *Inbound) waitAck(res *sip.Response, ch <-chan *sip.Request, cseq uint3
 		in.setOutcome(inAckTimeout)
 		in.log().Warn("sip 200 OK never ACKed, ending the call", slog.Duration("ack_timeout", in.srv.opts.AckTimeout))
 		in.byeLater(EndAckTimeout)
+	case in.End().Cause == EndRemoteBye:
+		// The caller's BYE overtook its ACK (UDP reorders): the call was
+		// answered and is now over; Answer succeeds and Done is closed.
+		in.setOutcome(inAnswered)
+		err = nil
 	default:
-		// The dialog ended while waiting (BYE before ACK, shutdown).
+		// The dialog ended while waiting (shutdown, transport failure).
 		in.setOutcome(inFailed)
 	}
 	in.ackErr = err

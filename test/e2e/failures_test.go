@@ -224,5 +224,6 @@ func TestCallerHangsUpRightAfterAnswer(t *testing.T) {
 		require.NoError(t, c.Hangup(ctx))
 		dice := b.want(ctx, "dice")
 		assert.Equal(t, "CALLERHANGUP", dice["reason"])
+		assert.Equal(t, "ANSWERED", dice["result"], "the 200 OK was sent: the call was answered")
 	}
 }
