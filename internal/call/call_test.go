@@ -586,3 +586,14 @@ func TestDestinationlessCustomCalloutTakesItsDialledParty(t *testing.T) {
 		require.Equal(t, 404, rejectCodeFor(&DialError{Code: -5, Result: events.ResultFailed, Reason: events.ReasonUserNotFound}))
 	})
 }
+
+func TestUnsupportedInstructionEndsWithInvalidSVAMLAction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"startRecording","options":{"destinationUrl":"s3://bucket/"}}],"action":{"name":"hangup"}}`)
+		e.inbound("+46701234567")
+		s := e.final("call-1")
+		require.Equal(t, events.ReasonInvalidSVAMLAction, s.Reason)
+		require.InDelta(t, 1, testutil.ToFloat64(e.m.metrics.svamlErrors.WithLabelValues("unsupported_instruction")), 0)
+	})
+}

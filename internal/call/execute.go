@@ -38,6 +38,14 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			if errors.Is(err, errUnsupported) {
+				// recording lands with its own issue: a clear end, never a
+				// silent success.
+				c.log.Error("svaml instruction not supported on this node yet; ending the call", "err", err)
+				c.m.metrics.svamlErrors.WithLabelValues("unsupported_instruction").Inc()
+				c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
+				return
+			}
 			c.log.Error("svaml instruction failed", "err", err)
 			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 			return
