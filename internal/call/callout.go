@@ -232,23 +232,7 @@ func (c *Call) runCalloutICE(ctx context.Context) {
 	if !c.transition(ctx, InputICESent) {
 		return
 	}
-	ev := c.ice()
-	var resp *svaml.Response
-	c.spawn(ctx, "ice", func(tctx context.Context) (err error) {
-		resp, err = c.request(tctx, t, ev, svaml.ContextICE)
-		return err
-	}, func(err error) {
-		if err != nil {
-			reason := events.ReasonCallbackError
-			var re *replyError
-			if errors.As(err, &re) && re.invalid {
-				reason = events.ReasonInvalidSVAMLAction
-			}
-			c.end(ctx, c.answeredResult(), reason)
-			return
-		}
-		c.execute(ctx, resp, svaml.ContextICE, roleCaller)
-	})
+	c.ask(ctx, t, c.ice(), svaml.ContextICE, roleCaller, nil, c.endWith(ctx))
 }
 
 // calloutAnswered runs a ttsCallout's program once its callee answered

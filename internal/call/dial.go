@@ -201,23 +201,7 @@ func (c *Call) sendACE(ctx context.Context) {
 		c.execute(ctx, inline, svaml.ContextACE, roleCallee)
 		return
 	}
-	ev := c.ace()
-	var resp *svaml.Response
-	c.spawn(ctx, "ace", func(tctx context.Context) (err error) {
-		resp, err = c.request(tctx, t, ev, svaml.ContextACE)
-		return err
-	}, func(err error) {
-		if err != nil {
-			reason := events.ReasonCallbackError
-			var re *replyError
-			if errors.As(err, &re) && re.invalid {
-				reason = events.ReasonInvalidSVAMLAction
-			}
-			c.end(ctx, c.answeredResult(), reason)
-			return
-		}
-		c.execute(ctx, resp, svaml.ContextACE, roleCallee)
-	})
+	c.ask(ctx, t, c.ace(), svaml.ContextACE, roleCallee, nil, c.endWith(ctx))
 }
 
 // connect establishes the call: the caller is answered if needed and the

@@ -113,37 +113,48 @@ func (c *Call) request(ctx context.Context, t CallbackTarget, ev events.Event, c
 // isCtxErr reports a delivery stopped because the call moved on.
 func isCtxErr(err error) bool { return errors.Is(err, context.Canceled) }
 
-// sendICE delivers the ICE of an inbound call and runs its reply.
+// ask delivers an event that expects SVAML to t on a task, then runs the
+// reply (heard by hear) or, when there is no valid reply, hands the Sinch
+// reason (CALLBACKERROR, or INVALIDSVAMLACTION for invalid SVAML) to failed.
+// before runs first on the task (metrics).
+func (c *Call) ask(ctx context.Context, t CallbackTarget, ev events.Event, kind svaml.Context, hear string,
+	before func(), failed func(reason string)) {
+	var resp *svaml.Response
+	c.spawn(ctx, ev.Kind().String(), func(tctx context.Context) (err error) {
+		if before != nil {
+			before()
+		}
+		resp, err = c.request(tctx, t, ev, kind)
+		return err
+	}, func(err error) {
+		if err != nil {
+			reason := events.ReasonCallbackError
+			var re *replyError
+			if errors.As(err, &re) && re.invalid {
+				reason = events.ReasonInvalidSVAMLAction
+			}
+			failed(reason)
+			return
+		}
+		c.execute(ctx, resp, kind, hear)
+	})
+}
+
+// endWith returns a failure policy that ends the call with the reason.
+func (c *Call) endWith(ctx context.Context) func(string) {
+	return func(reason string) { c.end(ctx, c.answeredResult(), reason) }
+}
+
+// sendICE delivers the ICE of an inbound call and runs its reply. Without a
+// valid reply the caller hears the error prompt before the call ends.
 func (c *Call) sendICE(ctx context.Context) {
 	if !c.transition(ctx, InputICESent) {
 		return
 	}
-	ev := c.ice()
-	var resp *svaml.Response
 	received := c.inbound.ReceivedAt
-	c.spawn(ctx, "ice", func(tctx context.Context) (err error) {
-		c.m.metrics.iceDelay.Observe(time.Since(received).Seconds())
-		resp, err = c.request(tctx, c.target, ev, svaml.ContextICE)
-		return err
-	}, func(err error) {
-		if err != nil {
-			c.callbackFailed(ctx, err)
-			return
-		}
-		c.execute(ctx, resp, svaml.ContextICE, roleCaller)
-	})
-}
-
-// callbackFailed ends a call whose ICE got no valid answer: the caller
-// hears the error prompt, and the DiCE says CALLBACKERROR (or
-// INVALIDSVAMLACTION when the backend answered with invalid SVAML).
-func (c *Call) callbackFailed(ctx context.Context, err error) {
-	reason := events.ReasonCallbackError
-	var re *replyError
-	if errors.As(err, &re) && re.invalid {
-		reason = events.ReasonInvalidSVAMLAction
-	}
-	c.playErrorThenEnd(ctx, reason)
+	c.ask(ctx, c.target, c.ice(), svaml.ContextICE, roleCaller,
+		func() { c.m.metrics.iceDelay.Observe(time.Since(received).Seconds()) },
+		func(reason string) { c.playErrorThenEnd(ctx, reason) })
 }
 
 // playErrorThenEnd plays the error prompt to the caller (answering with
