@@ -83,6 +83,10 @@ func (ms *mediaSession) SendDTMF(ctx context.Context, digits string) error {
 
 func (ms *mediaSession) Timeout() <-chan struct{} { return ms.s.Timeout() }
 
+func (ms *mediaSession) Digits() <-chan rune { return ms.s.Digits() }
+
+func (ms *mediaSession) InjectDigit(d rune) error { return ms.s.InjectDigit(d) }
+
 func (ms *mediaSession) Bridge(other call.MediaSession) (func(), error) {
 	o, ok := other.(*mediaSession)
 	if !ok {

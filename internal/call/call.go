@@ -330,7 +330,12 @@ func (c *Call) onLegEvent(l *leg, ev LegEvent) {
 		}
 		ev.Respond(ans, err)
 	case ev.Digit != 0:
-		c.log.Debug("dtmf via SIP INFO", "leg", l.role)
+		// SIP INFO digits join the RTP ones, so a menu sees one stream.
+		if ms := l.session(); ms != nil {
+			if err := ms.InjectDigit(ev.Digit); err != nil {
+				c.log.Warn("dtmf via SIP INFO dropped", "leg", l.role, "err", err)
+			}
+		}
 	}
 }
 

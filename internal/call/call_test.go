@@ -242,7 +242,7 @@ func TestCallerHangsUpDuringICE(t *testing.T) {
 func TestUnsupportedActionEndsWithInvalidSVAMLAction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.backend.on(events.KindICE, `{"action":{"name":"runMenu","menus":[{"id":"main","mainPrompt":"#tts[hi]"}]}}`)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectConf","conferenceId":"room"}}`)
 		e.inbound("+46701234567")
 		s := e.final("call-1")
 		require.Equal(t, events.ReasonInvalidSVAMLAction, s.Reason)

@@ -284,9 +284,10 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 			Headers: headers(a.CallHeaders)}, dialOpts{})
 	case *svaml.Park:
 		c.park(ctx, a, true)
+	case *svaml.RunMenu:
+		c.runMenu(ctx, a)
 	default:
-		// runMenu lands with the IVR issue, connectConf with conferences,
-		// connectStream later. Until then: a clear end, never a silent success.
+		// connectConf lands with conferences, connectStream later. Until then: a clear end, never a silent success.
 		c.log.Error("svaml action not supported on this node yet; ending the call",
 			"action", a.ActionName(), "context", kind)
 		c.m.metrics.svamlErrors.WithLabelValues("unsupported_action").Inc()

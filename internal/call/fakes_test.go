@@ -157,7 +157,7 @@ type fakeMedia struct {
 const promptTime = 2 * time.Second
 
 func (m *fakeMedia) newSession() *fakeSession {
-	s := &fakeSession{m: m, timeout: make(chan struct{})}
+	s := &fakeSession{m: m, timeout: make(chan struct{}), digits: make(chan rune, 64)}
 	m.mu.Lock()
 	m.sessions = append(m.sessions, s)
 	m.mu.Unlock()
@@ -195,6 +195,21 @@ type fakeSession struct {
 	bridged bool
 	closed  bool
 	timeout chan struct{}
+	digits  chan rune
+}
+
+func (s *fakeSession) Digits() <-chan rune { return s.digits }
+func (s *fakeSession) InjectDigit(d rune) error {
+	s.digits <- d
+	return nil
+}
+
+// press sends digits as the far end would, one every 100 ms.
+func (s *fakeSession) press(digits string) {
+	for _, d := range digits {
+		s.digits <- d
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (s *fakeSession) SetRemote(sdp []byte) error {

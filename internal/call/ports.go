@@ -136,6 +136,11 @@ type MediaSession interface {
 	Play(ctx context.Context, a Audio) error
 	// SendDTMF sends digits (0-9 * # A-D, w = 500 ms pause) as RFC 4733.
 	SendDTMF(ctx context.Context, digits string) error
+	// Digits delivers the DTMF digits received (RFC 4733, and those given
+	// to InjectDigit), each once. It is never closed.
+	Digits() <-chan rune
+	// InjectDigit adds a digit received another way (SIP INFO).
+	InjectDigit(d rune) error
 	// Timeout is closed when no RTP arrived for the inactivity window.
 	Timeout() <-chan struct{}
 	// Bridge relays media between this session and other until stop.

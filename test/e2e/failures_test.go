@@ -192,14 +192,14 @@ func TestCallerHangsUpDuringICE(t *testing.T) {
 	assert.Equal(t, 0, caller.ActiveCalls())
 }
 
-// runMenu is not supported yet: the call ends INVALIDSVAMLACTION, never a
-// silent success.
-func TestRunMenuNotSupportedYet(t *testing.T) {
+// connectConf is not supported yet: the call ends INVALIDSVAMLACTION, never
+// a silent success.
+func TestConnectConfNotSupportedYet(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	b := newBackend(t)
-	b.on("ice", `{"action":{"name":"runMenu","menus":[{"id":"main","mainPrompt":"#tts[Press 1]","options":[{"dtmf":"1","action":"return(one)"}]}]}}`)
+	b.on("ice", `{"action":{"name":"connectConf","conferenceId":"room-1"}}`)
 	n := node(t, b, "")
 	caller := phone.New(t, phone.Options{User: "alice"})
 	dial := dialDID(ctx, caller, n, phone.DialOptions{FromUser: callerNumber})
