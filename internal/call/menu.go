@@ -224,4 +224,3 @@ func (c *Call) sendPIE(ctx context.Context, res menuOutcome) {
 	}
 	c.ask(ctx, t, c.pie(res), svaml.ContextPIE, "", nil, c.endWith(ctx))
 }
-
