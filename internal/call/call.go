@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callcore/callcore/events"
@@ -135,6 +136,9 @@ type Call struct {
 	// base is what a PATCH with continue returns to.
 	base       State
 	rejectCode int // SIP status for an unanswered caller when the call ends
+	// menuAt is the id of the menu a runMenu task is in (nil when none):
+	// written by the task, read by end for the PIE of a hangup.
+	menuAt     atomic.Pointer[string]
 	diceSent   bool
 	lastAction string
 }

@@ -361,6 +361,7 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 	if !c.transition(ctx, InputHangup) {
 		return
 	}
+	inMenu := c.menuAt.Load() // before the menu task is cancelled and clears it
 	c.cancelTask()
 	if c.connectCancel != nil {
 		c.connectCancel()
@@ -385,9 +386,21 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 		}
 	}
 	code := c.rejectCode
+	// A party who hangs up inside a menu gets a PIE of type hangup before
+	// the DiCE; its reply is not executed.
+	var pie *events.PIE
+	if inMenu != nil && (reason == events.ReasonCallerHangup || reason == events.ReasonCalleeHangup) {
+		pie = c.pie(menuOutcome{menuID: *inMenu, typ: menuHangup})
+	}
+	pieTarget := c.pieTarget()
 	c.spawn(ctx, "teardown", func(tctx context.Context) error {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), c.m.opts.TeardownTimeout)
 		defer cancel()
+		if pie != nil {
+			if _, err := c.m.deps.Callbacks.Deliver(tctx, pieTarget, pie, nil); err != nil {
+				c.log.Warn("PIE of the hangup not delivered", "err", err)
+			}
+		}
 		var errs []error
 		for _, p := range parties {
 			l := p.l

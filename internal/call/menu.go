@@ -17,6 +17,7 @@ const (
 	menuTimeout      = "timeout"
 	menuInvalidInput = "invalidinput"
 	menuError        = "error"
+	menuHangup       = "hangup"
 )
 
 // defaultMenuTimeout applies when a menu sets no timeoutMills (svaml.Parse
@@ -82,7 +83,10 @@ func (c *Call) menu(ctx context.Context, l *leg, ms MediaSession, a *svaml.RunMe
 	}
 	drainDigits(ms.Digits()) // digits typed before the menu are not its input
 	cur := byID[a.MainMenu]
+	defer c.menuAt.Store(nil)
 	for visited := 0; cur != nil && visited < 100; visited++ {
+		id := cur.ID
+		c.menuAt.Store(&id)
 		out, next := c.menuOnce(ctx, l, ms, a, cur)
 		if next == "" {
 			return out
@@ -215,12 +219,16 @@ func (c *Call) pie(res menuOutcome) *events.PIE {
 	}
 }
 
+// pieTarget is where PIEs go: a custom callout's pie URL, else the app.
+func (c *Call) pieTarget() CallbackTarget {
+	if c.callout != nil && c.callout.PIE != "" {
+		return CallbackTarget{AppKey: c.target.AppKey, URL: c.callout.PIE}
+	}
+	return c.target
+}
+
 // sendPIE delivers the menu outcome and runs the reply (PIE matrix). A
 // custom callout's pie URL takes the PIE; otherwise the app's callback.
 func (c *Call) sendPIE(ctx context.Context, res menuOutcome) {
-	t := c.target
-	if c.callout != nil && c.callout.PIE != "" {
-		t = CallbackTarget{AppKey: c.target.AppKey, URL: c.callout.PIE}
-	}
-	c.ask(ctx, t, c.pie(res), svaml.ContextPIE, "", nil, c.endWith(ctx))
+	c.ask(ctx, c.pieTarget(), c.pie(res), svaml.ContextPIE, "", nil, c.endWith(ctx))
 }

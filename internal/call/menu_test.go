@@ -123,3 +123,18 @@ func TestMenuTakesSIPInfoDigits(t *testing.T) {
 		require.Equal(t, "cancel", pieOf(t, e).MenuResult.Value)
 	})
 }
+
+func TestMenuHangupSendsPIEBeforeDiCE(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, twoLevelMenu)
+		caller := e.inbound("+46701234567")
+		synctest.Wait()
+		time.Sleep(1 * time.Second)
+		caller.remoteHangup()
+		e.final("call-1")
+		require.Equal(t, []string{"ice", "pie", "dice"}, e.backend.kinds())
+		require.Equal(t, events.MenuResult{MenuID: "main", Type: "hangup", InputMethod: "dtmf"}, pieOf(t, e).MenuResult)
+		require.Equal(t, events.ReasonCallerHangup, e.dice().Reason)
+	})
+}
