@@ -172,43 +172,15 @@ func (c *Call) dialFirstParty(ctx context.Context, req DialRequest) {
 		first      *leg
 		answeredAt time.Time
 	)
-	c.spawn(ctx, "dial_first_party", func(tctx context.Context) error {
-		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
-		if err != nil {
-			return fmt.Errorf("media: %w", err)
-		}
-		req.Offer = offer
-		out, err := c.m.deps.Dialer.Dial(tctx, req)
-		if err != nil {
-			_ = ms.Close()
-			return err
-		}
-		first = &leg{role: roleCaller, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
-		c.post(tctx, func() { c.caller = first })
-		answer, err := out.WaitAnswer(tctx)
-		answeredAt = c.m.opts.Now()
-		if err != nil {
-			return err
-		}
-		if err := ms.SetRemote(answer); err != nil {
-			_ = out.Hangup(context.WithoutCancel(tctx))
-			return fmt.Errorf("answer SDP: %w", err)
-		}
-		if o.DTMF != "" {
-			if err := ms.SendDTMF(tctx, o.DTMF); err != nil {
-				c.log.Warn("sending dtmf failed", "err", err)
-			}
-		}
-		return nil
+	c.spawn(ctx, "dial_first_party", func(tctx context.Context) (err error) {
+		first, answeredAt, err = c.placeLeg(tctx, req, roleCaller, func(l *leg) { c.caller = l }, nil, o.DTMF)
+		return err
 	}, func(err error) {
 		if err != nil {
 			c.dialFailed(ctx, err)
 			return
 		}
-		first.setAnswered()
-		c.markAnswered(ctx, answeredAt)
-		if first.ended {
-			c.legEnded(ctx, first) // hung up while the dtmf went out
+		if !c.tookAnswer(ctx, first, answeredAt) {
 			return
 		}
 		c.armMaxDuration(o.MaxDuration)

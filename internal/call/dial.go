@@ -40,60 +40,86 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 	start := time.Now()
 	var (
 		callee     *leg
-		answer     []byte
 		answeredAt time.Time
 	)
-	c.spawn(ctx, "dial", func(tctx context.Context) error {
-		ms, offer, err := c.m.deps.Media.Offer(tctx, c.snap.ID)
-		if err != nil {
-			return fmt.Errorf("media: %w", err)
-		}
-		req.Offer = offer
-		out, err := c.m.deps.Dialer.Dial(tctx, req)
-		if err != nil {
-			_ = ms.Close()
-			return err
-		}
-		callee = &leg{role: roleCallee, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
-		c.post(tctx, func() { c.callee = callee })
-
-		stopRing := func() {}
-		if caller != nil && caller.in != nil && !caller.isAnswered() {
-			stopRing = c.ringCaller(tctx, caller, o)
-		}
-		answer, err = out.WaitAnswer(tctx)
-		answeredAt = c.m.opts.Now()
-		stopRing()
-		if err != nil {
-			return err
-		}
-		if err := ms.SetRemote(answer); err != nil {
-			_ = out.Hangup(context.WithoutCancel(tctx))
-			return fmt.Errorf("callee answer SDP: %w", err)
-		}
-		if o.dtmf != "" {
-			if err := ms.SendDTMF(tctx, o.dtmf); err != nil {
-				c.log.Warn("sending dtmf to the callee failed", "err", err)
+	c.spawn(ctx, "dial", func(tctx context.Context) (err error) {
+		ringing := func() func() {
+			if caller != nil && caller.in != nil && !caller.isAnswered() {
+				return c.ringCaller(tctx, caller, o)
 			}
+			return func() {}
 		}
-		return nil
+		callee, answeredAt, err = c.placeLeg(tctx, req, roleCallee, func(l *leg) { c.callee = l }, ringing, o.dtmf)
+		return err
 	}, func(err error) {
 		c.m.metrics.postDial.Observe(time.Since(start).Seconds())
 		if err != nil {
 			c.dialFailed(ctx, err)
 			return
 		}
-		callee.setAnswered()
 		c.m.metrics.dials.WithLabelValues(events.ResultAnswered).Inc()
 		c.log.Info("callee answered", "kind", req.Kind, "post_dial_ms", time.Since(start).Milliseconds())
-		c.markAnswered(ctx, answeredAt)
-		if callee.ended {
-			c.legEnded(ctx, callee) // hung up while the dtmf went out
+		if !c.tookAnswer(ctx, callee, answeredAt) {
 			return
 		}
 		c.armMaxDuration(o.maxDuration)
 		c.calleeAnswered(ctx)
 	})
+}
+
+// placeLeg places an outbound leg on the running task: a media offer, the
+// INVITE, then the answer. install hands the leg to the actor as soon as it
+// exists, so that a hangup while it rings tears it down too; ringing (may
+// be nil) starts what the caller hears meanwhile and returns its stop. On
+// answer the leg's SDP is applied and dtmf sent. It returns the leg and
+// the time of its 200 OK.
+func (c *Call) placeLeg(ctx context.Context, req DialRequest, role string, install func(*leg),
+	ringing func() func(), dtmf string) (*leg, time.Time, error) {
+	ms, offer, err := c.m.deps.Media.Offer(ctx, c.snap.ID)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("media: %w", err)
+	}
+	req.Offer = offer
+	out, err := c.m.deps.Dialer.Dial(ctx, req)
+	if err != nil {
+		_ = ms.Close()
+		return nil, time.Time{}, err
+	}
+	l := &leg{role: role, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
+	c.post(ctx, func() { install(l) })
+	stop := func() {}
+	if ringing != nil {
+		stop = ringing()
+	}
+	answer, err := out.WaitAnswer(ctx)
+	answeredAt := c.m.opts.Now()
+	stop()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := ms.SetRemote(answer); err != nil {
+		_ = out.Hangup(context.WithoutCancel(ctx))
+		return nil, time.Time{}, fmt.Errorf("%s answer SDP: %w", role, err)
+	}
+	if dtmf != "" {
+		if err := ms.SendDTMF(ctx, dtmf); err != nil {
+			c.log.Warn("sending dtmf on answer failed", "leg", role, "err", err)
+		}
+	}
+	return l, answeredAt, nil
+}
+
+// tookAnswer records that a placed leg answered at at. It reports false
+// when the leg hung up meanwhile (e.g. while the dtmf went out): the call
+// is then ending.
+func (c *Call) tookAnswer(ctx context.Context, l *leg, at time.Time) bool {
+	l.setAnswered()
+	c.markAnswered(ctx, at)
+	if l.ended {
+		c.legEnded(ctx, l)
+		return false
+	}
+	return true
 }
 
 // ringCaller lets the caller hear ringing while the callee rings; the
