@@ -117,6 +117,8 @@ type Call struct {
 	inbox    chan func()
 	commands chan command
 	done     chan struct{}
+	saves    chan Snapshot // to saveLoop; one slot, newest wins
+	saved    chan struct{} // closed when saveLoop has written the last one
 
 	taskGen       int
 	taskCancel    context.CancelFunc
@@ -145,7 +147,10 @@ type Call struct {
 
 // run is the actor loop. It returns when the call has ended.
 func (c *Call) run(ctx context.Context) {
+	go c.saveLoop(ctx)
 	defer func() {
+		close(c.saves)
+		<-c.saved // the final state is stored before the call counts as gone
 		if c.maxDur != nil {
 			c.maxDur.Stop()
 		}
@@ -210,14 +215,39 @@ func (c *Call) transition(ctx context.Context, in Input) bool {
 	return true
 }
 
-// save persists the snapshot; a store failure is logged and does not stop
-// the call (the record is rewritten on the next change).
-func (c *Call) save(ctx context.Context) {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := c.m.deps.Store.Save(sctx, &c.snap); err != nil {
-		c.m.metrics.storeErrors.Inc()
-		c.log.Error("saving call record failed", "err", err)
+// save hands a copy of the snapshot to the call's saver and returns at
+// once: the actor never waits on the store. The saver writes snapshots in
+// order and skips one that a newer change already replaced, so a burst of
+// changes costs one write and the record always ends on the latest state.
+func (c *Call) save(context.Context) {
+	s := c.snap
+	s.Cookies = *c.snap.Cookies.Clone()
+	for {
+		select {
+		case c.saves <- s:
+			return
+		default:
+			select { // a newer state supersedes the unwritten one
+			case <-c.saves:
+			default:
+			}
+		}
+	}
+}
+
+// saveLoop is the saver: the only writer of the call's record after
+// Create. It ends when run closes saves, after the last write.
+func (c *Call) saveLoop(ctx context.Context) {
+	defer close(c.saved)
+	for s := range c.saves {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := c.m.deps.Store.Save(sctx, &s)
+		cancel()
+		if err != nil {
+			// Logged and counted; the next change writes the record again.
+			c.m.metrics.storeErrors.Inc()
+			c.log.Error("saving call record failed", "state", s.State, "err", err)
+		}
 	}
 }
 

@@ -597,3 +597,27 @@ func TestUnsupportedInstructionEndsWithInvalidSVAMLAction(t *testing.T) {
 		require.InDelta(t, 1, testutil.ToFloat64(e.m.metrics.svamlErrors.WithLabelValues("unsupported_instruction")), 0)
 	})
 }
+
+// A store that fails writes must not stall or break the call: the call
+// runs to its end, the DiCE goes out, and the failures are counted.
+func TestStoreFailuresDoNotStopACall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.store.saveErr = errors.New("redis: connection refused")
+		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"say","text":"Hi"}],"action":{"name":"hangup"}}`)
+		e.inbound("+46701234567")
+		for range 100 {
+			synctest.Wait()
+			if e.m.Active() == 0 {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		require.Equal(t, 0, e.m.Active())
+		require.Equal(t, events.ReasonManagerHangup, e.dice().Reason)
+		require.Greater(t, testutil.ToFloat64(e.m.metrics.storeErrors), 0.0)
+		s, err := e.store.Load(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateInitiated, s.State, "only Create reached the store")
+	})
+}

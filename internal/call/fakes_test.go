@@ -326,8 +326,9 @@ func (fakeApps) Target(context.Context, string) (CallbackTarget, error) {
 }
 
 type memStore struct {
-	mu sync.Mutex
-	m  map[string]Snapshot
+	mu      sync.Mutex
+	m       map[string]Snapshot
+	saveErr error // when set, Save fails
 }
 
 func (s *memStore) Create(_ context.Context, snap *Snapshot) error {
@@ -343,6 +344,9 @@ func (s *memStore) Create(_ context.Context, snap *Snapshot) error {
 func (s *memStore) Save(_ context.Context, snap *Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.saveErr != nil {
+		return s.saveErr
+	}
 	s.m[snap.ID] = cloneSnap(*snap)
 	return nil
 }

@@ -244,6 +244,8 @@ func (m *Manager) newCall(id string, log *slog.Logger, s Snapshot) *Call {
 		inbox:    make(chan func(), 32),
 		commands: make(chan command),
 		done:     make(chan struct{}),
+		saves:    make(chan Snapshot, 1),
+		saved:    make(chan struct{}),
 	}
 }
 
