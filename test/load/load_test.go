@@ -27,6 +27,7 @@ import (
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/app"
 	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/testutil/redisserver"
 )
 
 const (
@@ -60,6 +61,11 @@ func backend(tb testing.TB) *httptest.Server {
 }
 
 func startNode(tb testing.TB, reg *prometheus.Registry, callbackURL string) *app.App {
+	return startNodeOn(tb, reg, callbackURL, "")
+}
+
+// startNodeOn starts the node on a store: "" for memory, else a Redis URL.
+func startNodeOn(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL string) *app.App {
 	tb.Helper()
 	rtp := 30000
 	y := fmt.Sprintf(`
@@ -69,13 +75,14 @@ ops:   {listen: ""}
 sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1"}
 media: {rtp_ports: "%d-%d"}
 pstn:  {gateway: "sip:127.0.0.1:9"}
+store: {redis_url: %q}
 log:   {level: error}
 apps:
   - key: %s
     secret: %s
     callback_url: %s/cb
     numbers: [%q, %q]
-`, rtp, rtp+3999, appKey, appSecret, callbackURL, sayDID, holdDID)
+`, rtp, rtp+3999, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
 	cfg, err := config.Parse("load.yml", []byte(y))
 	if err != nil {
 		tb.Fatal(err)
@@ -228,6 +235,26 @@ func BenchmarkSippInboundSayHangup(b *testing.B) {
 		b.ReportMetric(iceP99*1e6, "ice-p99-µs")
 		b.ReportMetric(audioP50*1e3, "audio-p50-ms")
 		b.ReportMetric(audioP99*1e3, "audio-p99-ms")
+	}
+}
+
+// BenchmarkSippInboundRedis runs 200 calls/s against a node whose call
+// records live in a real Redis (started on a free port), as a region's
+// nodes do: the store's round trips must stay off INVITE→ICE.
+func BenchmarkSippInboundRedis(b *testing.B) {
+	requireSipp(b)
+	for b.Loop() {
+		reg := prometheus.NewRegistry()
+		n := startNodeOn(b, reg, backend(b).URL, "redis://"+redisserver.Start(b))
+		const rate = 200
+		failed, took := sipp(b, "testdata/uac_say.xml", n.SIPAddr(), sayDID, rate, rate*5, 2000)
+		i50, i99 := quantile(reg, "callcore_calls_ice_delay_seconds", .5), quantile(reg, "callcore_calls_ice_delay_seconds", .99)
+		a50, a99 := quantile(reg, "callcore_calls_first_audio_seconds", .5), quantile(reg, "callcore_calls_first_audio_seconds", .99)
+		b.Logf("redis, rate %d/s: %d calls in %v, %d failed; INVITE→ICE p50 %.0f µs p99 %.0f µs; reply→first RTP p50 %.1f ms p99 %.1f ms",
+			rate, rate*5, took.Round(time.Millisecond), failed, i50*1e6, i99*1e6, a50*1e3, a99*1e3)
+		b.ReportMetric(float64(failed), "failed")
+		b.ReportMetric(i99*1e6, "ice-p99-µs")
+		b.ReportMetric(a99*1e3, "audio-p99-ms")
 	}
 }
 
