@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/call"
 	"github.com/callcore/callcore/internal/config"
-	"github.com/callcore/callcore/internal/e164"
 	"github.com/callcore/callcore/internal/store"
 )
 
@@ -83,16 +81,12 @@ var _ call.Apps = (*appRouter)(nil)
 func (r *appRouter) RouteInbound(ctx context.Context, to events.Destination) (call.CallbackTarget, error) {
 	switch to.Type {
 	case "did", "number":
-		// Trunks often send the dialled number without its "+".
-		raw := to.Endpoint
-		if raw != "" && raw[0] >= '0' && raw[0] <= '9' && !strings.HasPrefix(raw, "00") {
-			raw = "+" + raw
-		}
-		n, err := e164.Parse(raw)
+		// The SIP adapter already normalizes; other callers may not.
+		number, err := dialledNumber(to.Endpoint)
 		if err != nil {
 			return call.CallbackTarget{}, fmt.Errorf("%w: %v", call.ErrNoRoute, err)
 		}
-		num, err := r.s.GetNumber(ctx, n.E164)
+		num, err := r.s.GetNumber(ctx, number)
 		if errors.Is(err, store.ErrNotFound) || err == nil && num.AppKey == "" {
 			return call.CallbackTarget{}, fmt.Errorf("%w: number not assigned", call.ErrNoRoute)
 		}

@@ -168,17 +168,27 @@ func dialled(cfg *config.Config, in *signaling.Inbound) events.Destination {
 			user = u
 		}
 	}
-	raw := user
-	if raw != "" && raw[0] >= '0' && raw[0] <= '9' && !strings.HasPrefix(raw, "00") {
-		raw = "+" + raw
-	}
-	if n, err := e164.Parse(raw); err == nil {
-		return events.Destination{Type: "did", Endpoint: n.E164}
+	if n, err := dialledNumber(user); err == nil {
+		return events.Destination{Type: "did", Endpoint: n}
 	}
 	if _, _, ok := cfg.User(user); ok {
 		return events.Destination{Type: "username", Endpoint: user}
 	}
 	return events.Destination{Type: "sip", Endpoint: strings.TrimPrefix(strings.TrimPrefix(in.To().URI, "sips:"), "sip:")}
+}
+
+// dialledNumber reads the user part of a Request-URI as a phone number in
+// E.164. Trunks often send the number without its "+"; a leading "00" is
+// the international prefix (e164.Parse takes it).
+func dialledNumber(user string) (string, error) {
+	if user != "" && user[0] >= '0' && user[0] <= '9' && !strings.HasPrefix(user, "00") {
+		user = "+" + user
+	}
+	n, err := e164.Parse(user)
+	if err != nil {
+		return "", err
+	}
+	return n.E164, nil
 }
 
 // uriUser returns the user part of a sip: URI.
