@@ -238,11 +238,9 @@ func (s *Server) customCallout(o call.Callout, raw json.RawMessage) (call.Callou
 	if o.ACE, err = s.script(p+".ace", in.ACE, svaml.ContextACE); err != nil {
 		return o, err
 	}
-	pie, err := s.script(p+".pie", in.PIE, svaml.ContextPIE)
-	if err != nil {
+	if o.PIE, err = s.script(p+".pie", in.PIE, svaml.ContextPIE); err != nil {
 		return o, err
 	}
-	o.PIE = pie.URL
 	if o.Destination == nil && !(o.ICE.Doc != nil || o.ICE.URL != "") {
 		return o, errorf(http.StatusBadRequest, "%s: destination is required unless ice is given", p)
 	}

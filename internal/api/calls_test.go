@@ -102,7 +102,7 @@ func TestCustomCallout(t *testing.T) {
 	require.NotNil(t, o.ICE.Doc)
 	require.Equal(t, "connectPstn", o.ICE.Doc.Action.ActionName())
 	require.NotNil(t, o.ACE.Doc)
-	require.Equal(t, "https://your-application-server-host/application", o.PIE)
+	require.Equal(t, "https://your-application-server-host/application", o.PIE.URL)
 }
 
 func TestCalloutBadInput(t *testing.T) {

@@ -56,7 +56,28 @@ type Callout struct {
 	EnablePIE   bool
 	MaxDuration time.Duration
 	ICE, ACE    Script
-	PIE         string // URL for PIE events (menus land in a later issue)
+	PIE         Script
+}
+
+// pieTarget says where the PIE of a runMenu goes (reference §2.5, §3.5).
+// A customCallout's pie takes it: inline SVAML is executed as the reply
+// without a callback, a URL receives the PIE. A customCallout without pie
+// sends its PIEs to the app's callback URL: the reference leaves this open,
+// and the backend that wrote the menu is the one that can act on its
+// result. A ttsCallout (or conferenceCallout) sends PIEs to the app's
+// callback URL only with enablePie; without it, ok is false and the call
+// core ends the call after the menu, since nobody asked for its result.
+func (o *Callout) pieTarget(app CallbackTarget) (t CallbackTarget, inline *svaml.Response, ok bool) {
+	if o.Method == MethodCustom {
+		if o.PIE.Doc != nil {
+			return app, o.PIE.Doc, true
+		}
+		if o.PIE.URL != "" {
+			return CallbackTarget{AppKey: app.AppKey, URL: o.PIE.URL}, nil, true
+		}
+		return app, nil, true
+	}
+	return app, nil, o.EnablePIE
 }
 
 func (o *Callout) wantACE() bool {

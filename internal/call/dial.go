@@ -415,10 +415,10 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 	// A party who hangs up inside a menu gets a PIE of type hangup before
 	// the DiCE; its reply is not executed.
 	var pie *events.PIE
-	if inMenu != nil && (reason == events.ReasonCallerHangup || reason == events.ReasonCalleeHangup) {
+	pieTarget, inlinePIE, pieOK := c.pieTarget()
+	if inMenu != nil && pieOK && inlinePIE == nil && (reason == events.ReasonCallerHangup || reason == events.ReasonCalleeHangup) {
 		pie = c.pie(menuOutcome{menuID: *inMenu, typ: menuHangup})
 	}
-	pieTarget := c.pieTarget()
 	c.spawn(ctx, "teardown", func(tctx context.Context) error {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), c.m.opts.TeardownTimeout)
 		defer cancel()

@@ -219,16 +219,27 @@ func (c *Call) pie(res menuOutcome) *events.PIE {
 	}
 }
 
-// pieTarget is where PIEs go: a custom callout's pie URL, else the app.
-func (c *Call) pieTarget() CallbackTarget {
-	if c.callout != nil && c.callout.PIE != "" {
-		return CallbackTarget{AppKey: c.target.AppKey, URL: c.callout.PIE}
+// pieTarget is where PIEs go (see Callout.pieTarget): for calls that are
+// not callouts, always the app's callback URL.
+func (c *Call) pieTarget() (CallbackTarget, *svaml.Response, bool) {
+	if c.callout != nil {
+		return c.callout.pieTarget(c.target)
 	}
-	return c.target
+	return c.target, nil, true
 }
 
-// sendPIE delivers the menu outcome and runs the reply (PIE matrix). A
-// custom callout's pie URL takes the PIE; otherwise the app's callback.
+// sendPIE delivers the menu outcome and runs the reply (PIE matrix). An
+// inline PIE document of a custom callout is run without a callback; a
+// callout that did not enable PIE ends the call with a normal hangup.
 func (c *Call) sendPIE(ctx context.Context, res menuOutcome) {
-	c.ask(ctx, c.pieTarget(), c.pie(res), svaml.ContextPIE, "", nil, c.endWith(ctx))
+	t, inline, ok := c.pieTarget()
+	switch {
+	case !ok:
+		c.log.Info("menu finished; PIE not enabled for this callout, hanging up", "menu_id", res.menuID, "type", res.typ)
+		c.end(ctx, c.answeredResult(), events.ReasonManagerHangup)
+	case inline != nil:
+		c.execute(ctx, inline, svaml.ContextPIE, "")
+	default:
+		c.ask(ctx, t, c.pie(res), svaml.ContextPIE, "", nil, c.endWith(ctx))
+	}
 }

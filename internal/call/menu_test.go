@@ -1,6 +1,8 @@
 package call
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -136,5 +138,70 @@ func TestMenuHangupSendsPIEBeforeDiCE(t *testing.T) {
 		require.Equal(t, []string{"ice", "pie", "dice"}, e.backend.kinds())
 		require.Equal(t, events.MenuResult{MenuID: "main", Type: "hangup", InputMethod: "dtmf"}, pieOf(t, e).MenuResult)
 		require.Equal(t, events.ReasonCallerHangup, e.dice().Reason)
+	})
+}
+
+// calloutMenu starts a ttsCallout whose ACE reply runs a one-level menu
+// that returns at once on "1", and presses 1 after the prompt.
+func calloutMenu(t *testing.T, e *env, o Callout) {
+	t.Helper()
+	e.backend.on(events.KindACE, `{"action":{"name":"runMenu","menus":[{"id":"main","mainPrompt":"#tts[Press 1]",
+		"options":[{"dtmf":"1","action":"return(yes)"}]}]}}`)
+	e.backend.on(events.KindPIE, `{"instructions":[{"name":"say","text":"Thanks"}],"action":{"name":"hangup"}}`)
+	callee := newFakeLeg()
+	callee.answer <- outcome{sdp: []byte("sdp")}
+	e.dialer.legs <- callee
+	o.AppKey = "app"
+	o.Destination = &events.Destination{Type: "number", Endpoint: "+12025550100"}
+	o.CLI = "+46701111111"
+	_, err := e.m.Callout(context.Background(), o)
+	require.NoError(t, err)
+	time.Sleep(3 * time.Second)
+	synctest.Wait()
+	require.NotEmpty(t, e.media.sessions)
+	e.media.sessions[0].press("1")
+}
+
+func TestCalloutPIEOnlyWithEnablePie(t *testing.T) {
+	for _, enable := range []bool{false, true} {
+		t.Run(fmt.Sprint("enablePie=", enable), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				calloutMenu(t, e, Callout{Method: MethodTTS, Text: "Hello", EnableACE: true, EnableDiCE: true, EnablePIE: enable})
+				s := e.final("call-1")
+				require.Equal(t, events.ReasonManagerHangup, s.Reason)
+				if enable {
+					require.Equal(t, []string{"ace", "pie", "dice"}, e.backend.kinds())
+					require.Equal(t, "yes", pieOf(t, e).MenuResult.Value)
+					require.Equal(t, []string{"tts:Press 1", "tts:Thanks"}, e.media.plays())
+				} else {
+					require.Equal(t, []string{"ace", "dice"}, e.backend.kinds(), "no PIE without enablePie: the call ends after the menu")
+					require.Equal(t, []string{"tts:Press 1"}, e.media.plays())
+				}
+			})
+		})
+	}
+}
+
+func TestCustomCalloutInlinePIERunsWithoutCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		iceDoc := mustParse(t, e, "ice", `{"action":{"name":"runMenu","menus":[{"id":"main","mainPrompt":"#tts[Press 1]",
+			"options":[{"dtmf":"1","action":"return(yes)"}]}]}}`)
+		pieDoc := mustParse(t, e, "pie", `{"instructions":[{"name":"say","text":"Inline thanks"}],"action":{"name":"hangup"}}`)
+		callee := newFakeLeg()
+		callee.answer <- outcome{sdp: []byte("sdp")}
+		e.dialer.legs <- callee
+		id, err := e.m.Callout(context.Background(), Callout{AppKey: "app", Method: MethodCustom,
+			Destination: &events.Destination{Type: "number", Endpoint: "+12025550100"}, CLI: "+46701111111",
+			ICE: Script{Doc: iceDoc}, PIE: Script{Doc: pieDoc}})
+		require.NoError(t, err)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		e.media.sessions[0].press("1")
+		s := e.final(id)
+		require.Equal(t, events.ReasonManagerHangup, s.Reason)
+		require.Equal(t, []string{"tts:Press 1", "tts:Inline thanks"}, e.media.plays())
+		require.Equal(t, []string{"dice"}, e.backend.kinds(), "inline PIE: no PIE callback")
 	})
 }
