@@ -17,13 +17,20 @@ import (
 // yields its exit error; it is killed when the test ends.
 func runSipp(t *testing.T, args ...string) <-chan error {
 	t.Helper()
+	return runSippIn(t, t.TempDir(), args...)
+}
+
+// runSippIn is runSipp with sipp's working directory (where relative
+// pcap paths of a scenario resolve).
+func runSippIn(t *testing.T, dir string, args ...string) <-chan error {
+	t.Helper()
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Fatalf("sipp is required (apt-get install sip-tester): %v", err)
 	}
 	args = append(args, "-i", "127.0.0.1", "-nostdin", "-timeout", "25s", "-timeout_error",
 		"-mp", strconv.Itoa(freeEvenPortRange(t, 4)))
 	cmd := exec.Command("sipp", args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -120,4 +127,34 @@ func abs(t *testing.T, p string) string {
 	a, err := filepath.Abs(p)
 	require.NoError(t, err)
 	return a
+}
+
+// sipp replays RFC 4733 digits from a pcap into an IVR: the PIE has them,
+// each once (the end packet is sent three times, as phones do).
+func TestSippRFC4733DigitsFromPcap(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newBackend(t)
+	b.on("ice", `{"instructions":[{"name":"answer"}],"action":{"name":"runMenu","menus":[
+		{"id":"main","mainPrompt":"#tts[Enter your pin.]","maxDigits":4,"timeoutMills":3000}]}}`)
+	b.on("pie", `{"action":{"name":"hangup"}}`)
+	n := node(t, b, "")
+	dir := t.TempDir()
+	pkts, at := rfc4733Packets(t, "4711", 101)
+	for i := range at {
+		at[i] += 500 * time.Millisecond // barge into the prompt
+	}
+	writePCAP(t, filepath.Join(dir, "dtmf.pcap"), pkts, at)
+	done := runSippIn(t, dir, n.SIPAddr(), "-sf", abs(t, "testdata/uac_dtmf_pcap.xml"), "-s", did,
+		"-p", strconv.Itoa(freeUDPPort(t)), "-m", "1")
+	pie := b.want(ctx, "pie")
+	require.Equal(t, map[string]any{"menuId": "main", "type": "sequence", "value": "4711", "inputMethod": "dtmf"}, pie["menuResult"])
+	require.Equal(t, "MANAGERHANGUP", b.want(ctx, "dice")["reason"])
+	select {
+	case err := <-done:
+		require.NoError(t, err, "sipp reports a failed call")
+	case <-ctx.Done():
+		t.Fatal("sipp did not finish")
+	}
 }

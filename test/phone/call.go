@@ -219,14 +219,23 @@ func (c *Call) PauseRTP() { c.media.setPaused(true) }
 func (c *Call) ResumeRTP() { c.media.setPaused(false) }
 
 // SendDTMF sends digits (0-9, *, #, A-D) in the phone's DTMF mode: as
-// RFC 4733 events (100 ms each, end packet sent three times, 60 ms apart)
-// or as one SIP INFO per digit (application/dtmf-relay). It returns when
-// all digits are sent (INFO: acknowledged with 2xx).
+// RFC 4733 events (100 ms each, end packet sent three times, 60 ms apart),
+// as one SIP INFO per digit (application/dtmf-relay or application/dtmf),
+// or as in-band dual tones in the audio. It returns when all digits are
+// sent (INFO: acknowledged with 2xx).
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	if err := validateDigits(digits); err != nil {
 		return fmt.Errorf("send dtmf: %w", err)
 	}
-	if c.p.opts.DTMFMode == DTMFInfo {
+	switch c.p.opts.DTMFMode {
+	case DTMFInBand:
+		var pcm []int16
+		for i := 0; i < len(digits); i++ {
+			pcm = append(pcm, DualTone(digits[i], 100*time.Millisecond, 11600)...)
+			pcm = append(pcm, make([]int16, 60*sampleRate/1000)...)
+		}
+		return c.Play(ctx, pcm)
+	case DTMFInfo, DTMFInfoPlain:
 		for i := 0; i < len(digits); i++ {
 			if err := c.sendInfoDigit(ctx, digits[i]); err != nil {
 				return err
@@ -244,8 +253,13 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 
 func (c *Call) sendInfoDigit(ctx context.Context, d byte) error {
 	req := sip.NewRequest(sip.INFO, c.remoteTarget())
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
-	req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=100\r\n", d))
+	if c.p.opts.DTMFMode == DTMFInfoPlain {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf"))
+		req.SetBody([]byte{d})
+	} else {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+		req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=100\r\n", d))
+	}
 	res, err := c.request(ctx, req, nil)
 	if err != nil {
 		return fmt.Errorf("send dtmf info %q: %w", d, err)

@@ -1,6 +1,8 @@
 package phone
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -103,4 +105,26 @@ func FuzzParseTelephoneEvent(f *testing.F) {
 			t.Fatalf("round trip %x → %x", b[:4], out)
 		}
 	})
+}
+
+func TestDualToneHasRowAndColumn(t *testing.T) {
+	all := []float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
+	for _, tc := range []struct {
+		digit    byte
+		row, col float64
+	}{{'1', 697, 1209}, {'5', 770, 1336}, {'9', 852, 1477}, {'#', 941, 1477}, {'0', 941, 1336}, {'D', 941, 1633}} {
+		pcm := DualTone(tc.digit, 100*time.Millisecond, 11600)
+		require.Len(t, pcm, 800)
+		var rest []float64
+		for _, f := range all {
+			if f != tc.row && f != tc.col {
+				rest = append(rest, f)
+			}
+		}
+		for _, f := range rest {
+			require.Less(t, Goertzel(pcm, 8000, f)*20, Goertzel(pcm, 8000, tc.row), "digit %c: %v Hz vs row", tc.digit, f)
+			require.Less(t, Goertzel(pcm, 8000, f)*20, Goertzel(pcm, 8000, tc.col), "digit %c: %v Hz vs col", tc.digit, f)
+		}
+	}
+	require.Nil(t, DualTone('x', time.Second, 1))
 }

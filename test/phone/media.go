@@ -603,3 +603,30 @@ func Tone(freq float64, dur time.Duration, amp float64) []int16 {
 	}
 	return out
 }
+
+// dtmfRows and dtmfCols are the Q.23 frequencies of the keypad.
+var (
+	dtmfRows = [4]float64{697, 770, 852, 941}
+	dtmfCols = [4]float64{1209, 1336, 1477, 1633}
+	dtmfKeys = [4]string{"123A", "456B", "789C", "*0#D"}
+)
+
+// DualTone returns the Q.23 dual tone of a keypad digit (0-9 * # A-D) for
+// dur, each component at amp, or nil for another byte.
+func DualTone(digit byte, dur time.Duration, amp float64) []int16 {
+	for r, keys := range dtmfKeys {
+		for c := range keys {
+			if keys[c] != digit {
+				continue
+			}
+			n := int(dur * sampleRate / time.Second)
+			out := make([]int16, n)
+			for i := range out {
+				t := float64(i) / sampleRate
+				out[i] = int16(amp * (math.Sin(2*math.Pi*dtmfRows[r]*t) + math.Sin(2*math.Pi*dtmfCols[c]*t)))
+			}
+			return out
+		}
+	}
+	return nil
+}

@@ -108,6 +108,13 @@ const (
 	DTMFRFC4733
 	// DTMFInfo sends one SIP INFO per digit with an application/dtmf-relay body.
 	DTMFInfo
+	// DTMFInfoPlain sends one SIP INFO per digit with an application/dtmf
+	// body (just the digit).
+	DTMFInfoPlain
+	// DTMFInBand plays each digit as its Q.23 dual tone in the audio
+	// (100 ms at -9 dBFS per component, 60 ms of silence after), as an
+	// analogue line or a gateway without telephone-event would.
+	DTMFInBand
 )
 
 // String returns a short name of m.
@@ -117,6 +124,10 @@ func (m DTMFMode) String() string {
 		return "rfc4733"
 	case DTMFInfo:
 		return "info"
+	case DTMFInfoPlain:
+		return "info-plain"
+	case DTMFInBand:
+		return "inband"
 	default:
 		return fmt.Sprintf("DTMFMode(%d)", int(m))
 	}
