@@ -976,6 +976,69 @@ async function main() {
     assertFinal(info, viaIce.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 1, after: viaIce.t0, custom: viaIce.custom });
   });
 
+  // --- runMenu and PIE ----------------------------------------------------------
+  // A ttsCallout with enableAce/enablePie/enableDice: the ACE reply runs a
+  // menu (Voice.aceActionHelper.runMenu); nobody presses a key, so the PIE
+  // says timeout; its reply, built with Voice.PieSvamletBuilder (say, then
+  // hangup), is executed.
+  const menu = { custom: 'conformance-menu-pie', to: { type: 'number', endpoint: '+12015550144' } };
+  const pieGoodbye = 'No key was pressed. Goodbye.';
+  scenarios.set(menu.custom, {
+    ace: async () => new Voice.AceSvamletBuilder()
+      .setAction(Voice.aceActionHelper.runMenu({
+        barge: true,
+        locale: 'en-US',
+        mainMenu: 'main',
+        enableVoice: false,
+        menus: [{
+          id: 'main',
+          mainPrompt: '#tts[Press one to confirm, two to cancel.]',
+          repeatPrompt: '#tts[Once more: press one or two.]',
+          repeats: 1,
+          maxDigits: 1,
+          timeoutMills: 1000,
+          options: [{ dtmf: '1', action: 'return(confirm)' }, { dtmf: '2', action: 'return(cancel)' }],
+        }],
+      }))
+      .build(),
+    pie: async () => new Voice.PieSvamletBuilder()
+      .addInstruction(Voice.pieInstructionHelper.say(pieGoodbye, 'en-US'))
+      .setAction(Voice.pieActionHelper.hangup())
+      .build(),
+  });
+  await check('callouts.tts with enablePie: the ACE reply runMenu (Voice.aceActionHelper) plays its prompts and a signed PIE with menuResult timeout reaches the callback URL', async () => {
+    const res = await app.callouts.tts({
+      ttsCalloutRequestBody: {
+        method: 'ttsCallout',
+        ttsCallout: {
+          cli, destination: menu.to, locale: 'en-US', text: 'Not played: the ACE reply decides.',
+          enableAce: true, enablePie: true, enableDice: true, custom: menu.custom,
+        },
+      },
+    });
+    menu.callId = res.callId;
+    const ace = await waitEvent(menu.custom, 'ace', 10000);
+    const r = await waitEvent(menu.custom, 'pie', 20000);
+    menu.pie = r;
+    assertSigned(r);
+    assert.equal(r.path, callbackPath, 'PIE path');
+    assert.equal(r.event.callid, menu.callId, `callid: ${r.body}`);
+    assert.deepEqual({ ...r.event.menuResult }, { menuId: 'main', type: 'timeout', value: '', inputMethod: 'dtmf' },
+      `menuResult: ${r.body}`);
+    assert.ok(r.rtp && ace.rtp, 'RTP counters were not read');
+    const sent = r.rtp.sent - ace.rtp.sent;
+    assert.ok(sent >= 100, `the main and repeat prompts were not played: ${sent} RTP packets sent between ACE and PIE`);
+  });
+  await check('the PIE reply built with Voice.PieSvamletBuilder (say, then hangup) is executed: DiCE MANAGERHANGUP after the prompt', async () => {
+    assert.ok(menu.pie, 'no PIE');
+    const d = await waitEvent(menu.custom, 'dice', 15000);
+    assertSigned(d);
+    assert.equal(d.event.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    assert.equal(d.event.result, 'ANSWERED', `result: ${d.body}`);
+    const sent = d.rtp.sent - menu.pie.rtp.sent;
+    assert.ok(sent >= 25, `the PIE reply's say was not played: ${sent} RTP packets sent between PIE and DiCE`);
+  });
+
   // --- callbacks, all together ------------------------------------------------
   await check('every callback passed validateAuthenticationHeader and parseEvent, on the expected URL, and no other came', async () => {
     for (const r of callbacks) assertSigned(r);
@@ -984,6 +1047,7 @@ async function main() {
       `${tts.custom}:ace:${callbackPath}`, `${tts.custom}:dice:${callbackPath}`,
       `${live.custom}:ace:${live.acePath}`, `${live.custom}:dice:${callbackPath}`,
       `${viaIce.custom}:ice:${viaIce.icePath}`, `${viaIce.custom}:dice:${callbackPath}`,
+      `${menu.custom}:ace:${callbackPath}`, `${menu.custom}:pie:${callbackPath}`, `${menu.custom}:dice:${callbackPath}`,
     ].sort();
     assert.deepEqual(got, want, `callbacks: ${summarize()}`);
     assert.ok(!callbacks.some((r) => r.path === fallbackPath), 'a callback went to the fallback URL');
