@@ -1091,6 +1091,15 @@ func (d *decoder) startRecording(in *StartRecording) {
 				o.Credentials, _ = d.str("credentials")
 			case "format":
 				o.Format, _ = d.str("format")
+			case "channels":
+				if v, ok := d.str("channels"); ok {
+					switch strings.ToLower(v) {
+					case "mono", "split":
+						o.Channels = strings.ToLower(v)
+					default:
+						d.invalid("channels", "%q is not mono or split", v)
+					}
+				}
 			case "notificationevents":
 				o.NotificationEvents, notify = d.boolean("notificationEvents")
 			case "transcriptionoptions":

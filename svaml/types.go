@@ -87,6 +87,10 @@ type RecordingOptions struct {
 	Credentials string `json:"credentials,omitempty"`
 	// Format is the file format, default "mp3".
 	Format string `json:"format"`
+	// Channels is a callcore extension: "mono" (both parties mixed) or
+	// "split" (a stereo file, the first party left, what it hears right).
+	// Empty leaves the choice to the node's configuration (default mono).
+	Channels string `json:"channels,omitempty"`
 	// NotificationEvents sends Notify events about the recording, default true.
 	NotificationEvents bool `json:"notificationEvents"`
 	// Transcription asks for a transcription; nil when absent.
