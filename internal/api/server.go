@@ -36,6 +36,9 @@ type Options struct {
 	Calls Calls
 	// MaxTTSChars limits TTS text in callouts; 0 means 600.
 	MaxTTSChars int
+	// Recordings serves file:// call recordings (GET, HEAD and DELETE
+	// /calling/v1/recordings/:name). Nil answers those routes with 501.
+	Recordings RecordingFiles
 }
 
 // Server is the REST API. It is an http.Handler.
@@ -49,6 +52,7 @@ type Server struct {
 	currency    string
 	calls       Calls
 	maxTTSChars int
+	recordings  RecordingFiles
 }
 
 // New builds the API server and mounts every route of the reference's §10.
@@ -64,6 +68,7 @@ func New(o Options) (*Server, error) {
 		currency:    o.Currency,
 		calls:       o.Calls,
 		maxTTSChars: o.MaxTTSChars,
+		recordings:  o.Recordings,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -133,6 +138,9 @@ func (s *Server) routes() {
 	g.GET("/v1/configuration/callbacks/applications/:applicationkey", s.getCallbacks)
 	g.POST("/v1/configuration/callbacks/applications/:applicationkey", s.updateCallbacks)
 	g.GET("/v1/calling/query/number/:number", s.queryNumber)
+
+	// Call recordings stored by file:// destinations (recordings.go).
+	s.recordingRoutes(g)
 }
 
 // authenticated mounts routes behind the body reader and authentication.
@@ -145,6 +153,7 @@ func (a authenticated) GET(p string, h echo.HandlerFunc)    { a.e.GET(p, h, a.mw
 func (a authenticated) POST(p string, h echo.HandlerFunc)   { a.e.POST(p, h, a.mw...) }
 func (a authenticated) PATCH(p string, h echo.HandlerFunc)  { a.e.PATCH(p, h, a.mw...) }
 func (a authenticated) DELETE(p string, h echo.HandlerFunc) { a.e.DELETE(p, h, a.mw...) }
+func (a authenticated) HEAD(p string, h echo.HandlerFunc)   { a.e.HEAD(p, h, a.mw...) }
 
 // notImplemented answers 501 for routes whose call-core side does not exist
 // yet. Authentication and the body limit still apply.
