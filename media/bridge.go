@@ -17,8 +17,15 @@ import (
 // own SSRC, sequence and timestamp space. While a Play or SendDTMF runs on a
 // leg, what that leg hears is the played audio: packets from the other leg
 // are dropped until Play returns. A held leg receives nothing.
+//
+// With Options.BridgeJitterBuffer, audio is not relayed as it arrives:
+// each leg's received audio goes through its jitter buffer and is played
+// out to the other leg on the receiving leg's 20 ms media clock (encoded
+// in the other leg's codec; concealed frames are sent, silence is not);
+// telephone-events are still relayed at once.
 type Bridge struct {
 	a, b     *Session
+	jitter   bool // Options.BridgeJitterBuffer
 	stopOnce sync.Once
 	done     chan struct{}
 }
@@ -37,7 +44,7 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	if a.isClosed() || b.isClosed() {
 		return nil, ErrClosed
 	}
-	br := &Bridge{a: a, b: b, done: make(chan struct{})}
+	br := &Bridge{a: a, b: b, jitter: e.opts.BridgeJitterBuffer, done: make(chan struct{})}
 	if !a.bridge.CompareAndSwap(nil, br) {
 		return nil, fmt.Errorf("%w: first session", ErrBridged)
 	}
@@ -45,13 +52,21 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 		a.bridge.CompareAndSwap(br, nil)
 		return nil, fmt.Errorf("%w: second session", ErrBridged)
 	}
-	a.log.Debug("rtp bridge started", "peer_port", b.port)
-	b.log.Debug("rtp bridge started", "peer_port", a.port)
+	if br.jitter {
+		for _, s := range []*Session{a, b} {
+			s.tapMu.Lock()
+			s.startClockLocked()
+			s.tapMu.Unlock()
+		}
+	}
+	a.log.Debug("rtp bridge started", "peer_port", b.port, "jitter_buffer", br.jitter)
+	b.log.Debug("rtp bridge started", "peer_port", a.port, "jitter_buffer", br.jitter)
 	return br, nil
 }
 
 // Stop ends the relay in both directions. It is idempotent and also runs
-// when either session closes.
+// when either session closes. (With a jitter buffer, each leg's media clock
+// stops at its next tick unless taps still need it.)
 func (br *Bridge) Stop() {
 	br.stopOnce.Do(func() {
 		br.a.bridge.CompareAndSwap(br, nil)
@@ -62,6 +77,10 @@ func (br *Bridge) Stop() {
 
 // Done is closed when the bridge stops.
 func (br *Bridge) Done() <-chan struct{} { return br.done }
+
+// jitterRelayOwner owns the outgoing stream while a jitter-buffered bridge
+// plays out (see txState.owner).
+const jitterRelayOwner = relayOwner | 1<<62
 
 // relay forwards one packet received by from to the other leg. It runs in
 // from's read goroutine.
@@ -102,4 +121,18 @@ func (br *Bridge) relay(from *Session, kind packetKind, codec string, h *rtp.Hea
 	}
 	// The receiving leg's clock runs on its own time base.
 	to.relayOut(n, h.SSRC, h.Timestamp, h.Marker, pt, payload, conv, now+from.epoch.Sub(to.epoch), dur)
+}
+
+// playOut sends one frame of from's jitter-buffered audio, played out at
+// from's tick at, to the other leg. It runs on from's media clock.
+func (br *Bridge) playOut(from *Session, pcm []int16, at time.Duration) {
+	to := br.b
+	if from == br.b {
+		to = br.a
+	}
+	if to.outBusy.Load() {
+		return
+	}
+	// The receiving leg's clock runs on its own time base.
+	to.sendAudio(pcm, at+from.epoch.Sub(to.epoch), jitterRelayOwner)
 }

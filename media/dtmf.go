@@ -20,8 +20,25 @@ import (
 // Receiving: a digit is reported on the first packet of an event, whatever
 // its flags, and never again for the same (SSRC, timestamp): lost start or
 // end packets and retransmitted end packets yield exactly one digit.
+//
+// In-band digits (Options.InbandDTMF) are found by a DTMFDetector in the
+// decoded received audio, in sequence order (late and repeated packets are
+// skipped). Many phones send a key both as RFC 4733 events and as audio;
+// the exact rule that reports it once is:
+//
+//  1. from the first telephone-event packet the session receives (any
+//     SSRC), in-band detection is off for the rest of the session: the
+//     peer signals its digits out of band;
+//  2. an RFC 4733 digit that arrives within 1 s (inbandEventWindow) of an
+//     in-band report of the same digit is the same key press heard in band
+//     first (its first event packets were lost or late) and is not
+//     reported again.
 
 const (
+	// inbandEventWindow is how long after an in-band digit an RFC 4733
+	// event of the same digit counts as the same key press.
+	inbandEventWindow = time.Second
+
 	dtmfToneDuration = 100 * time.Millisecond
 	dtmfGap          = 60 * time.Millisecond
 	dtmfPause        = 500 * time.Millisecond
@@ -276,4 +293,22 @@ func (r *dtmfReceiver) handle(ssrc, ts uint32, payload []byte) (rune, bool) {
 	r.seen[r.next] = k
 	r.next = (r.next + 1) % len(r.seen)
 	return d, true
+}
+
+// eventDigit reports a digit received as an RFC 4733 event, unless the
+// same key press was just reported in band. It runs in the read goroutine.
+func (s *Session) eventDigit(d rune, now time.Duration) {
+	if s.rx.inbandDigit == d && now-s.rx.inbandAt < inbandEventWindow {
+		s.rx.inbandDigit = 0
+		s.log.Debug("dtmf event ignored: the digit was already detected in band", "digit", string(d))
+		return
+	}
+	s.deliverDigit(d, "rfc4733")
+}
+
+// inbandDigit reports a digit detected in the received audio. It runs in
+// the read goroutine.
+func (s *Session) inbandDigit(d rune, now time.Duration) {
+	s.rx.inbandDigit, s.rx.inbandAt = d, now
+	s.deliverDigit(d, "inband")
 }

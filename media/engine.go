@@ -19,17 +19,20 @@ import (
 )
 
 // Defaults applied by NewEngine to zero Options fields (RTPTimeout aside:
-// zero disables it, DefaultOptions sets DefaultRTPTimeout).
+// zero disables it, DefaultOptions sets DefaultRTPTimeout, 60 s).
 const (
 	DefaultPortMin      = 20000
 	DefaultPortMax      = 29999
-	DefaultRTPTimeout   = 30 * time.Second
+	DefaultRTPTimeout   = 60 * time.Second
 	DefaultCacheBytes   = 64 << 20
 	DefaultTTSBinary    = "espeak-ng"
 	DefaultTTSTimeout   = 10 * time.Second
 	DefaultTTSMaxChars  = 4000
 	DefaultFetchMax     = 10 << 20
 	DefaultFetchTimeout = 10 * time.Second
+	// DefaultFetchFreshness is how long a downloaded prompt is used without
+	// asking the server again when its reply says nothing about caching.
+	DefaultFetchFreshness = 60 * time.Second
 )
 
 // Options configure an Engine. Start from DefaultOptions.
@@ -48,18 +51,39 @@ type Options struct {
 	// 0.0.0.0 in SDP means "on hold".
 	AdvertisedIP netip.Addr
 	// RTPTimeout closes Session.Timeout when no RTP arrived for this long
+	// (DefaultOptions: DefaultRTPTimeout, 60 s)
 	// while the session is not on hold. Zero disables the check.
 	RTPTimeout time.Duration
 	// SymmetricRTP ("comedia") sends to the address RTP comes from when it
 	// differs from the one in the remote SDP, for peers behind NAT.
 	SymmetricRTP bool
+	// RTCPInterval is the mean interval between RTCP reports (randomised
+	// to 0.5-1.5 times it, the first after a fifth of it). 0 means
+	// DefaultRTCPInterval (5 s); negative disables RTCP: no socket on the
+	// odd port, no reports, no BYE.
+	RTCPInterval time.Duration
+	// InbandDTMF detects DTMF tones in the received audio and reports them
+	// on Session.Digits until the peer sends RFC 4733 events
+	// (DefaultOptions: true).
+	InbandDTMF bool
+	// BridgeJitterBuffer plays each direction of a bridge out through a
+	// jitter buffer on the 20 ms media clock of the leg that received the
+	// packets, re-encoding the audio, instead of relaying packets as they
+	// arrive. Default false: a B2BUA relays as it receives and lets the
+	// endpoints' own jitter buffers work; the option smooths the jitter of
+	// one network leg for an endpoint that plays out naively, at the cost
+	// of 40-200 ms of delay.
+	BridgeJitterBuffer bool
+	// JitterBuffer configures the jitter buffers of taps and of a
+	// jitter-buffered bridge (default 40-200 ms).
+	JitterBuffer JitterBufferOptions
 	// CacheBytes is the byte budget of the decoded-audio cache shared by
 	// TTS, local files and fetched URLs. Default 64 MiB.
 	CacheBytes int64
 	// FilesDir is the directory of local prompt files for Engine.File.
 	// Empty disables local files.
 	FilesDir string
-	// TTS configures espeak-ng.
+	// TTS configures text-to-speech: the engine, espeak-ng by default.
 	TTS TTSOptions
 	// Fetch configures downloads of audio URLs.
 	Fetch FetchOptions
@@ -69,8 +93,13 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
-// TTSOptions configure text-to-speech through espeak-ng.
+// TTSOptions configure text-to-speech. Engine chooses the synthesizer;
+// Binary, Timeout, WordsPerMinute and MaxConcurrent configure the default
+// espeak-ng one (see Espeak) and are ignored when Engine is set.
 type TTSOptions struct {
+	// Engine synthesizes the prompts. Default (nil): espeak-ng, built from
+	// the fields below. See also HTTPSynthesizer.
+	Engine Synthesizer
 	// Binary is the espeak-ng executable, a name looked up in PATH or a
 	// path. Default "espeak-ng".
 	Binary string
@@ -96,9 +125,15 @@ type FetchOptions struct {
 	// Client performs the requests. Default: a client with the default
 	// transport; the timeout comes from Timeout.
 	Client *http.Client
+	// Freshness is how long a download is used without revalidation when
+	// the server's reply has neither Cache-Control max-age nor Expires
+	// (see Engine.Fetch). Default DefaultFetchFreshness (60 s); negative
+	// revalidates on every use.
+	Freshness time.Duration
 }
 
-// DefaultOptions returns the defaults, with RTPTimeout at 30 s.
+// DefaultOptions returns the defaults, with RTPTimeout at 60 s and in-band
+// DTMF detection on.
 func DefaultOptions() Options {
 	return Options{
 		PortMin:        DefaultPortMin,
@@ -106,6 +141,7 @@ func DefaultOptions() Options {
 		PortQuarantine: DefaultPortQuarantine,
 		BindIP:         netip.IPv4Unspecified(),
 		RTPTimeout:     DefaultRTPTimeout,
+		InbandDTMF:     true,
 		CacheBytes:     DefaultCacheBytes,
 		TTS:            TTSOptions{Binary: DefaultTTSBinary, Timeout: DefaultTTSTimeout, MaxChars: DefaultTTSMaxChars},
 		Fetch:          FetchOptions{MaxBytes: DefaultFetchMax, Timeout: DefaultFetchTimeout},
@@ -121,7 +157,9 @@ type Engine struct {
 	metrics *Metrics
 	ports   *PortAllocator
 	cache   *audioCache
-	ttsSem  chan struct{}
+	synth   Synthesizer
+	synthID string
+	now     func() time.Time
 	root    *os.Root
 	client  *http.Client
 	active  atomic.Int64
@@ -153,6 +191,9 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.RTPTimeout < 0 {
 		return nil, fmt.Errorf("media: negative RTPTimeout %v", opts.RTPTimeout)
 	}
+	if opts.RTCPInterval == 0 {
+		opts.RTCPInterval = DefaultRTCPInterval
+	}
 	if opts.CacheBytes == 0 {
 		opts.CacheBytes = DefaultCacheBytes
 	}
@@ -177,6 +218,21 @@ func NewEngine(opts Options) (*Engine, error) {
 	if opts.Fetch.Timeout <= 0 {
 		opts.Fetch.Timeout = DefaultFetchTimeout
 	}
+	switch {
+	case opts.Fetch.Freshness == 0:
+		opts.Fetch.Freshness = DefaultFetchFreshness
+	case opts.Fetch.Freshness < 0:
+		opts.Fetch.Freshness = 0
+	}
+	synth := opts.TTS.Engine
+	if synth == nil {
+		es, err := NewEspeak(EspeakOptions{Binary: opts.TTS.Binary, Timeout: opts.TTS.Timeout,
+			WordsPerMinute: opts.TTS.WordsPerMinute, MaxConcurrent: opts.TTS.MaxConcurrent})
+		if err != nil {
+			return nil, err
+		}
+		synth = es
+	}
 	ports, err := NewPortAllocator(opts.PortMin, opts.PortMax, opts.PortQuarantine)
 	if err != nil {
 		return nil, err
@@ -187,7 +243,9 @@ func NewEngine(opts Options) (*Engine, error) {
 		metrics: NewMetrics(opts.Registerer),
 		ports:   ports,
 		cache:   newAudioCache(opts.CacheBytes),
-		ttsSem:  make(chan struct{}, opts.TTS.MaxConcurrent),
+		synth:   synth,
+		synthID: synthIdentity(synth),
+		now:     time.Now,
 		client:  opts.Fetch.Client,
 	}
 	if e.log == nil {
@@ -306,7 +364,17 @@ func (e *Engine) newSession(r role, so SessionOptions) (*Session, error) {
 			lastErr = err
 			continue
 		}
-		return newSession(e, r, conn, port, so), nil
+		var rtcpConn *net.UDPConn
+		if e.opts.RTCPInterval > 0 {
+			rtcpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.opts.BindIP, uint16(port+1))))
+			if err != nil {
+				_ = conn.Close()
+				e.ports.Release(port)
+				lastErr = err
+				continue
+			}
+		}
+		return newSession(e, r, conn, rtcpConn, port, so), nil
 	}
 	e.metrics.portFailures.Inc()
 	return nil, fmt.Errorf("media: bind an RTP port after %d attempts: %w", bindAttempts, lastErr)

@@ -199,18 +199,129 @@ func (pp *polyphase) run(in, out []float32) {
 func toInt16(in []float32) []int16 {
 	out := make([]int16, len(in))
 	for i, v := range in {
-		x := math.Round(float64(v) * 32768)
-		switch {
-		case math.IsNaN(x):
-			x = 0
-		case x > math.MaxInt16:
-			x = math.MaxInt16
-		case x < math.MinInt16:
-			x = math.MinInt16
-		}
-		out[i] = int16(x)
+		out[i] = quantize(v)
 	}
 	return out
+}
+
+// quantize converts one [-1, 1) float to 16-bit PCM with rounding and
+// clipping.
+func quantize(v float32) int16 {
+	x := math.Round(float64(v) * 32768)
+	switch {
+	case math.IsNaN(x):
+		x = 0
+	case x > math.MaxInt16:
+		x = math.MaxInt16
+	case x < math.MinInt16:
+		x = math.MinInt16
+	}
+	return int16(x)
+}
+
+// streamResampler converts a mono stream to 8 kHz chunk by chunk, so that a
+// long decoded input never has to be held at its own rate. Its output is
+// the same, sample for sample, as resample on the whole input followed by
+// toInt16. Only the input window the filter still needs is kept. Ratios
+// without a polyphase table (none of the standard audio rates) fall back to
+// buffering the input and resampling it at the end.
+type streamResampler struct {
+	inRate int
+	pp     *polyphase // nil: buffer everything (direct path)
+	minOff int        // smallest tap offset of any phase (<= 0)
+	buf    []float32  // input from absolute index base on
+	base   int
+	total  int     // input samples written
+	next   int     // next output index
+	out    []int16 // output so far
+}
+
+func newStreamResampler(inRate int) *streamResampler {
+	sincTableOnce.Do(buildSincTable)
+	r := &streamResampler{inRate: inRate}
+	if inRate != SampleRate {
+		r.pp = polyphaseFor(inRate, SampleRate)
+	}
+	if r.pp != nil {
+		for _, s := range r.pp.start {
+			r.minOff = min(r.minOff, s)
+		}
+	}
+	return r
+}
+
+// outputs returns how many output samples n input samples make in total.
+func (r *streamResampler) outputs(n int) int {
+	return int(math.Round(float64(n) * SampleRate / float64(r.inRate)))
+}
+
+// write adds input samples and converts every output whose taps are all
+// available.
+func (r *streamResampler) write(in []float32) {
+	r.buf = append(r.buf, in...)
+	r.total += len(in)
+	if r.inRate == SampleRate {
+		for _, v := range r.buf {
+			r.out = append(r.out, quantize(v))
+		}
+		r.base += len(r.buf)
+		r.buf = r.buf[:0]
+		return
+	}
+	if r.pp == nil {
+		return
+	}
+	r.run(false)
+}
+
+// run converts outputs; with final set it converts all that remain, the
+// input past the end counting as silence.
+func (r *streamResampler) run(final bool) {
+	pp := r.pp
+	limit := r.outputs(r.total)
+	for ; r.next < limit; r.next++ {
+		pos := r.next * pp.m
+		i0, p := pos/pp.l, pos%pp.l
+		w := pp.weights[p]
+		first := i0 + pp.start[p]
+		if !final && first+len(w) > r.total {
+			break
+		}
+		var acc float32
+		if first >= r.base && first+len(w) <= r.base+len(r.buf) {
+			x := r.buf[first-r.base : first-r.base+len(w)]
+			for j, c := range w {
+				acc += x[j] * c
+			}
+		} else {
+			for j, c := range w {
+				if i := first + j - r.base; i >= 0 && i < len(r.buf) {
+					acc += r.buf[i] * c
+				}
+			}
+		}
+		r.out = append(r.out, quantize(acc))
+	}
+	// Drop the input no later output needs.
+	if keep := (r.next*pp.m)/pp.l + r.minOff; keep > r.base+len(r.buf)/2 {
+		drop := min(keep-r.base, len(r.buf))
+		n := copy(r.buf, r.buf[drop:])
+		r.buf = r.buf[:n]
+		r.base += drop
+	}
+}
+
+// finish converts the rest and returns the whole output.
+func (r *streamResampler) finish() []int16 {
+	switch {
+	case r.inRate == SampleRate:
+	case r.pp == nil:
+		r.out = toInt16(resample(r.buf, r.inRate, SampleRate))
+		r.buf = nil
+	default:
+		r.run(true)
+	}
+	return r.out
 }
 
 // ResampleTo8k converts mono 16-bit PCM at rate Hz to 8 kHz with the

@@ -76,6 +76,20 @@ type Session struct {
 	rx      rxState // owned by the read goroutine
 	warnedW atomic.Bool
 
+	rxMu  sync.Mutex // guards rxs
+	rxs   rxStats    // reception statistics, for Stats and RTCP
+	rtcp  rtcpState
+	start time.Duration // creation, for the duration in the closing log line
+
+	// Taps and the 20 ms media clock (tap.go).
+	tapMu        sync.Mutex // guards clockRunning, clk creation, tapSeq
+	taps         atomic.Pointer[[]*tapEntry]
+	clockRunning bool
+	clk          *mediaClock // created with the first clock, never reset
+	tapSeq       uint64
+	jbOn         atomic.Bool // the read goroutine feeds clk.jb
+	jbMu         sync.Mutex  // guards clk.jb
+
 	// rxTap, when set (tests only), sees every accepted audio and event
 	// packet in the read goroutine.
 	rxTap atomic.Pointer[func(h *rtp.Header, payload []byte)]
@@ -84,10 +98,9 @@ type Session struct {
 type sessionStats struct {
 	packetsSent, bytesSent         atomic.Uint64
 	packetsReceived, bytesReceived atomic.Uint64
-	lost                           atomic.Uint64
 }
 
-// Stats are the counters of a session.
+// Stats are the counters and quality figures of a session.
 type Stats struct {
 	PacketsSent     uint64
 	BytesSent       uint64 // RTP header and payload bytes
@@ -95,9 +108,24 @@ type Stats struct {
 	BytesReceived   uint64
 	PacketsLost     uint64    // from sequence number gaps (RFC 3550 §A.3)
 	LastReceived    time.Time // zero if nothing was received
+	// Jitter is the interarrival jitter of the peer's audio as we measure
+	// it (RFC 3550 §6.4.1 and §A.8, audio packets only).
+	Jitter time.Duration
+	// FractionLost is the fraction (0-1) of the peer's packets lost in the
+	// last RTCP reporting interval: the value of our last report block.
+	FractionLost float64
+	// RemoteFractionLost and RemoteJitter are the peer's view of our
+	// stream, from the last report block about it in its SR or RR.
+	RemoteFractionLost float64
+	RemoteJitter       time.Duration
+	// RTT is the round-trip time from the peer's last report that echoed
+	// one of our SRs (RFC 3550 §6.4.1); zero while unknown.
+	RTT time.Duration
+	// RTCPSent and RTCPReceived count RTCP compound packets.
+	RTCPSent, RTCPReceived uint64
 }
 
-func newSession(e *Engine, r role, conn *net.UDPConn, port int, so SessionOptions) *Session {
+func newSession(e *Engine, r role, conn, rtcpConn *net.UDPConn, port int, so SessionOptions) *Session {
 	log := so.Logger
 	if log == nil {
 		log = e.log
@@ -122,9 +150,13 @@ func newSession(e *Engine, r role, conn *net.UDPConn, port int, so SessionOption
 	s.tx.ssrc = random32()
 	s.tx.seq = uint16(random32())
 	s.tx.ts = random32()
+	s.start = s.now()
 	e.active.Add(1)
 	e.metrics.sessionsActive.Inc()
 	go s.readLoop()
+	if rtcpConn != nil {
+		s.startRTCP(rtcpConn)
+	}
 	return s
 }
 
@@ -149,9 +181,12 @@ func (s *Session) Negotiation() (n Negotiation, ok bool) {
 }
 
 // Digits returns the channel of received DTMF digits ('0'-'9', '*', '#',
-// 'A'-'D'): RFC 4733 events, each reported once, and digits passed to
-// InjectDigit. It has a buffer of 64 digits; when it is full, further digits
-// are dropped and logged. It is never closed.
+// 'A'-'D'): RFC 4733 events, each reported once; in-band tones found in the
+// received audio (Options.InbandDTMF), until the peer sends its first
+// RFC 4733 event; and digits passed to InjectDigit. A key that a phone
+// sends both ways is reported once (see dtmf.go for the exact rule). It
+// has a buffer of 64 digits; when it is full, further digits are dropped
+// and logged. It is never closed.
 func (s *Session) Digits() <-chan rune { return s.digits }
 
 // Timeout returns a channel closed when no RTP arrived for the engine's
@@ -170,18 +205,28 @@ func (s *Session) ResetTimeout() {
 	s.armDeadlineLocked()
 }
 
-// Stats returns the session's counters.
+// Stats returns the session's counters and quality figures.
 func (s *Session) Stats() Stats {
 	st := Stats{
 		PacketsSent:     s.stats.packetsSent.Load(),
 		BytesSent:       s.stats.bytesSent.Load(),
 		PacketsReceived: s.stats.packetsReceived.Load(),
 		BytesReceived:   s.stats.bytesReceived.Load(),
-		PacketsLost:     s.stats.lost.Load() + s.rx.pendingLost(),
 	}
 	if d := s.lastRx.Load(); d != 0 {
 		st.LastReceived = s.epoch.Add(time.Duration(d))
 	}
+	s.rxMu.Lock()
+	st.PacketsLost = s.rxs.lostTotal()
+	st.Jitter = time.Duration(s.rxs.jitter * float64(time.Second) / SampleRate)
+	st.FractionLost = float64(s.rxs.fraction) / 256
+	s.rxMu.Unlock()
+	s.rtcp.mu.Lock()
+	st.RemoteFractionLost = s.rtcp.remoteFraction
+	st.RemoteJitter = s.rtcp.remoteJitter
+	st.RTT = s.rtcp.rtt
+	st.RTCPSent, st.RTCPReceived = s.rtcp.sent, s.rtcp.received
+	s.rtcp.mu.Unlock()
 	return st
 }
 
@@ -267,13 +312,16 @@ func (s *Session) isClosed() bool {
 	}
 }
 
-// Close stops the session: running Play and SendDTMF return ErrClosed, a
-// bridge is stopped, the read goroutine ends, the socket is closed and the
-// port goes back to the allocator. It is idempotent; only the first call can
-// return an error.
+// Close stops the session: an RTCP BYE is sent, running Play and SendDTMF
+// return ErrClosed, a bridge is stopped, taps are no longer called, the
+// goroutines end, the sockets are closed and the port goes back to the
+// allocator. The session's quality figures go to the metrics and to one
+// INFO log line. It is idempotent; only the first call can return an
+// error.
 func (s *Session) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.sendRTCP(true)
 		s.mu.Lock()
 		close(s.closed)
 		s.mu.Unlock()
@@ -282,17 +330,55 @@ func (s *Session) Close() error {
 		}
 		err = s.conn.Close()
 		<-s.readDone
+		if c := s.rtcp.conn; c != nil {
+			_ = c.Close()
+			<-s.rtcp.done
+		}
 		s.e.ports.Release(s.port)
 		s.e.active.Add(-1)
 		s.e.metrics.sessionsActive.Dec()
-		st := s.Stats()
-		s.log.Debug("rtp session closed", "packets_sent", st.PacketsSent, "packets_received", st.PacketsReceived, "packets_lost", st.PacketsLost)
+		s.reportQuality()
 	})
 	if err != nil {
 		return fmt.Errorf("media: close RTP socket: %w", err)
 	}
 	return nil
 }
+
+// reportQuality observes the session's quality histograms and logs them.
+func (s *Session) reportQuality() {
+	st := s.Stats()
+	m := s.e.metrics
+	attrs := []any{"duration", (s.now() - s.start).Round(time.Millisecond),
+		"packets_sent", st.PacketsSent, "packets_received", st.PacketsReceived, "packets_lost", st.PacketsLost}
+	if expected := st.PacketsReceived + st.PacketsLost; expected > 0 {
+		ratio := float64(st.PacketsLost) / float64(expected)
+		m.sessionLoss.Observe(ratio)
+		attrs = append(attrs, "loss_ratio", float64(int(ratio*1e4))/1e4)
+	}
+	s.rxMu.Lock()
+	jitterKnown := s.rxs.jitterPackets > 1
+	s.rxMu.Unlock()
+	if jitterKnown {
+		m.sessionJitter.Observe(st.Jitter.Seconds())
+		attrs = append(attrs, "jitter_ms", msRound(st.Jitter))
+	}
+	if st.RTT > 0 {
+		m.sessionRTT.Observe(st.RTT.Seconds())
+		attrs = append(attrs, "rtt_ms", msRound(st.RTT))
+	}
+	s.rtcp.mu.Lock()
+	remote := s.rtcp.haveRemote
+	s.rtcp.mu.Unlock()
+	if remote {
+		attrs = append(attrs, "remote_fraction_lost", st.RemoteFractionLost, "remote_jitter_ms", msRound(st.RemoteJitter))
+	}
+	attrs = append(attrs, "rtcp_sent", st.RTCPSent, "rtcp_received", st.RTCPReceived)
+	s.log.Info("rtp session closed", attrs...)
+}
+
+// msRound returns d in milliseconds with one decimal.
+func msRound(d time.Duration) float64 { return float64(d.Round(100*time.Microsecond)) / 1e6 }
 
 // ---- inactivity timeout ----
 
@@ -332,28 +418,77 @@ func (s *Session) onDeadline() {
 
 // ---- receive path ----
 
-// rxState tracks the received stream for loss statistics and DTMF.
+// rxState is the read goroutine's own state.
 type rxState struct {
-	pkt     rtp.Packet
-	dtmf    dtmfReceiver
-	ssrc    uint32
-	started bool
-	baseSeq uint32
-	maxSeq  uint32 // extended highest sequence number
-	count   uint64
-	pending atomic.Uint64 // lost in the current SSRC, published for Stats
+	pkt  rtp.Packet
+	dtmf dtmfReceiver
+	pcm  [FrameSamples]int16 // decoded audio scratch
+
+	// In-band DTMF (Options.InbandDTMF).
+	det         DTMFDetector
+	detStarted  bool
+	detSSRC     uint32
+	detSeq      uint16
+	eventsSeen  bool          // an RFC 4733 event arrived: in-band detection is off
+	inbandDigit rune          // the last digit reported in band...
+	inbandAt    time.Duration // ... and when
 }
 
-func (r *rxState) pendingLost() uint64 { return r.pending.Load() }
+// inOrder reports whether an audio packet is newer than the last one given
+// to the in-band detector (late and repeated packets are skipped; a new
+// SSRC restarts the detector).
+func (r *rxState) inOrder(ssrc uint32, seq uint16) bool {
+	if !r.detStarted || ssrc != r.detSSRC {
+		r.det.Reset()
+		r.detStarted, r.detSSRC, r.detSeq = true, ssrc, seq
+		return true
+	}
+	if int16(seq-r.detSeq) <= 0 {
+		return false
+	}
+	r.detSeq = seq
+	return true
+}
 
-func (r *rxState) track(s *Session, ssrc uint32, seq uint16) {
+// rxStats are the reception statistics of the peer's stream (RFC 3550
+// §A.3 and §A.8), guarded by Session.rxMu.
+type rxStats struct {
+	ssrc     uint32
+	started  bool
+	baseSeq  uint32
+	maxSeq   uint32 // extended highest sequence number
+	count    uint64 // packets received in the current SSRC
+	lostPrev uint64 // lost in earlier SSRCs
+
+	expectedPrior uint32 // at our last report
+	receivedPrior uint64
+	fraction      uint8 // fraction lost of our last report block
+
+	jitter        float64 // timestamp units
+	jitterPackets uint64  // audio packets behind the estimate
+	lastArrival   int64   // samples
+	lastTS        uint32
+}
+
+// lost returns the packets lost in the current SSRC (negative with
+// duplicates).
+func (r *rxStats) lost() int64 {
+	if !r.started {
+		return 0
+	}
+	return int64(r.maxSeq-r.baseSeq) + 1 - int64(r.count)
+}
+
+func (r *rxStats) lostTotal() uint64 { return r.lostPrev + uint64(max(r.lost(), 0)) }
+
+// track counts one packet of any payload type.
+func (r *rxStats) track(ssrc uint32, seq uint16) {
 	if !r.started || ssrc != r.ssrc {
-		if r.started {
-			s.stats.lost.Add(r.pending.Load())
-		}
+		r.lostPrev = r.lostTotal()
 		r.started, r.ssrc = true, ssrc
 		r.baseSeq, r.maxSeq, r.count = uint32(seq), uint32(seq), 0
-		r.pending.Store(0)
+		r.expectedPrior, r.receivedPrior = 0, 0
+		r.jitter, r.jitterPackets = 0, 0
 	}
 	r.count++
 	cycles := r.maxSeq &^ 0xFFFF
@@ -364,12 +499,23 @@ func (r *rxState) track(s *Session, ssrc uint32, seq uint16) {
 		}
 		r.maxSeq = cycles | uint32(seq)
 	}
-	expected := uint64(r.maxSeq-r.baseSeq) + 1
-	if expected > r.count {
-		r.pending.Store(expected - r.count)
-	} else {
-		r.pending.Store(0)
+}
+
+// audio updates the interarrival jitter with an audio packet of timestamp
+// ts that arrived at now (RFC 3550 §A.8).
+func (r *rxStats) audio(ts uint32, now time.Duration) {
+	arrival := toSamples(now)
+	if r.jitterPackets > 0 {
+		d := (arrival - r.lastArrival) - int64(int32(ts-r.lastTS))
+		if d < 0 {
+			d = -d
+		}
+		if d < 10*SampleRate { // a timestamp jump is not jitter
+			r.jitter += (float64(d) - r.jitter) / 16
+		}
 	}
+	r.jitterPackets++
+	r.lastArrival, r.lastTS = arrival, ts
 }
 
 func (s *Session) readLoop() {
@@ -395,11 +541,15 @@ func (s *Session) readLoop() {
 
 // handlePacket processes one datagram. It runs in the read goroutine.
 func (s *Session) handlePacket(b []byte, from netip.AddrPort) {
-	if len(b) < 12 || b[0]>>6 != 2 {
-		return // not RTP version 2
+	if len(b) < 8 || b[0]>>6 != 2 {
+		return // not RTP or RTCP version 2
 	}
 	if pt := b[1] & 0x7F; pt >= 72 && pt <= 76 {
-		return // RTCP multiplexed on the RTP port (RFC 5761 §4)
+		s.handleRTCP(b, from, true) // RTCP multiplexed on the RTP port (RFC 5761 §4)
+		return
+	}
+	if len(b) < 12 {
+		return
 	}
 	p := &s.rx.pkt
 	if err := p.Unmarshal(b); err != nil {
@@ -415,22 +565,67 @@ func (s *Session) handlePacket(b []byte, from netip.AddrPort) {
 	s.stats.packetsReceived.Add(1)
 	s.stats.bytesReceived.Add(uint64(len(b)))
 	s.e.metrics.packetsReceived.Inc()
-	s.rx.track(s, p.SSRC, p.SequenceNumber)
-
 	kind, codec := classify(n, s.role, p.PayloadType)
+	s.rxMu.Lock()
+	s.rxs.track(p.SSRC, p.SequenceNumber)
+	if kind == kindAudio {
+		s.rxs.audio(p.Timestamp, now)
+	}
+	s.rxMu.Unlock()
 	if kind == kindOther {
 		return
 	}
 	if tap := s.rxTap.Load(); tap != nil {
 		(*tap)(&p.Header, p.Payload)
 	}
-	if kind == kindEvent {
+	br := s.bridge.Load()
+	switch kind {
+	case kindEvent:
+		if len(p.Payload) >= 4 {
+			s.rx.eventsSeen = true
+		}
 		if d, ok := s.rx.dtmf.handle(p.SSRC, p.Timestamp, p.Payload); ok {
-			s.deliverDigit(d, "rfc4733")
+			s.eventDigit(d, now)
+		}
+	case kindAudio:
+		s.receiveAudio(p, codec, now)
+		if br != nil && br.jitter {
+			return // played out by this session's media clock
 		}
 	}
-	if br := s.bridge.Load(); br != nil {
+	if br != nil {
 		br.relay(s, kind, codec, &p.Header, p.Payload, now)
+	}
+}
+
+// receiveAudio decodes an audio packet for the jitter buffer of the media
+// clock (when taps or a jitter-buffered bridge need it) and for in-band
+// DTMF detection, 20 ms at a time.
+func (s *Session) receiveAudio(p *rtp.Packet, codec string, now time.Duration) {
+	jb := s.jbOn.Load()
+	inband := s.e.opts.InbandDTMF && !s.rx.eventsSeen && s.rx.inOrder(p.SSRC, p.SequenceNumber)
+	if !jb && !inband {
+		return
+	}
+	payload := p.Payload
+	for off := 0; off < len(payload); off += FrameSamples {
+		chunk := payload[off:min(off+FrameSamples, len(payload))]
+		pcm := s.rx.pcm[:len(chunk)]
+		if codec == codecPCMA {
+			DecodeALaw(pcm, chunk)
+		} else {
+			DecodeULaw(pcm, chunk)
+		}
+		if jb {
+			s.jbMu.Lock()
+			s.clk.jb.Push(p.SSRC, p.Timestamp+uint32(off), p.Marker && off == 0, pcm, now)
+			s.jbMu.Unlock()
+		}
+		if inband {
+			if d, ok := s.rx.det.Process(pcm); ok {
+				s.inbandDigit(d, now)
+			}
+		}
 	}
 }
 
@@ -476,6 +671,7 @@ func classify(n *Negotiation, r role, pt uint8) (packetKind, string) {
 }
 
 func (s *Session) deliverDigit(d rune, source string) {
+	s.e.metrics.dtmfDigit(source)
 	select {
 	case s.digits <- d:
 		s.log.Debug("dtmf digit received", "digit", string(d), "source", source)
@@ -512,6 +708,7 @@ type txState struct {
 	offset  uint32        // relay: our timestamp minus the source's
 	hdr     rtp.Header
 	buf     [rtpBufSize]byte
+	capture *txCapture // what was sent, for taps; nil without taps
 }
 
 const relayOwner = 1 << 63
@@ -552,7 +749,9 @@ func (s *Session) writeLocked(pt uint8, ts uint32, marker bool, payloadLen int, 
 	s.e.metrics.packetsSent.Inc()
 }
 
-// sendAudio encodes one 20 ms frame and sends it at slot time at.
+// sendAudio encodes one 20 ms frame and sends it at slot time at (paced
+// audio: Play, in-band DTMF, the jitter-buffered bridge); the lateness of
+// the packet against its slot goes to the send lateness histogram.
 func (s *Session) sendAudio(pcm []int16, at time.Duration, owner uint64) {
 	n := s.neg.Load()
 	if n == nil || !n.CanSend() {
@@ -569,6 +768,10 @@ func (s *Session) sendAudio(pcm []int16, at time.Duration, owner uint64) {
 	}
 	s.writeLocked(n.Codec.PT, ts, marker, len(pcm), n.Remote)
 	s.tx.lastEnd = at + time.Duration(len(pcm))*time.Second/SampleRate
+	if c := s.tx.capture; c != nil {
+		c.write(toSamples(at), pcm)
+	}
+	s.e.metrics.sendLateness.Observe(max(s.now()-at, 0).Seconds())
 }
 
 // firstSlot is when a new Play or SendDTMF may send its first packet: now,
@@ -607,6 +810,9 @@ func (s *Session) relayOut(n *Negotiation, srcSSRC, srcTS uint32, marker bool, p
 	}
 	s.writeLocked(pt, ts, marker, len(payload), n.Remote)
 	t.lastEnd = max(t.lastEnd, now+dur)
+	if c := t.capture; c != nil && pt == n.Codec.PT {
+		c.writeRelay(out, n.Codec.Name == codecPCMA, ts, marker, now)
+	}
 }
 
 // ---- output jobs (Play, SendDTMF) ----

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,59 +26,183 @@ func requireEspeak(t testing.TB) string {
 	return p
 }
 
-func TestEspeakVoice(t *testing.T) {
+func TestLookupLocale(t *testing.T) {
 	tests := []struct {
-		in    string
-		voice string
-		known bool
+		in     string
+		locale string
+		name   string
+		gender Gender
+		voice  string
 	}{
-		{"", "en-us", true},
-		{"en-US", "en-us", true},
-		{"en-us", "en-us", true},
-		{"en_US", "en-us", true},
-		{"en-GB", "en-gb", true},
-		{"sv-SE", "sv", true},
-		{"de-DE", "de", true},
-		{"fr-FR", "fr-fr", true},
-		{"fr-CA", "fr-fr", true},
-		{"es-ES", "es", true},
-		{"es-MX", "es-419", true},
-		{"pt-BR", "pt-br", true},
-		{"nb-NO", "nb", true},
-		{"cmn-CN", "cmn", true},
-		{"zh-HK", "yue", true},
-		{"arb", "ar", true},
-		{"en-US/female", "en-us+f3", true},
-		{"en-US/male", "en-us+m3", true},
-		{"sv-SE/female", "sv+f3", true},
-		{"Joanna", "en-us+f3", true},
-		{"joanna", "en-us+f3", true},
-		{"Kimberly", "en-us+f3", true},
-		{"Matthew", "en-us+m3", true},
-		{"Justin", "en-us+m3", true},
-		{"Amy", "en-gb+f3", true},
-		{"Brian", "en-gb+m3", true},
-		{"Astrid", "sv+f3", true},
-		{"Hans", "de+m3", true},
-		{"Céline", "fr-fr+f3", true},
-		{"Mia", "es-419+f3", true},
-		{"Vitória", "pt-br+f3", true},
-		{"Takumi", "ja+m3", true},
-		{"Zhiyu", "cmn+f3", true},
-		{"it-CH", "it", true},
-		{"xx-YY", "en-us", false},
-		{"Klingon/female", "en-us+f3", false},
+		{"", "en-US", "", "", "en-us"},
+		{"en-US", "en-US", "", "", "en-us"},
+		{"en-us", "en-US", "", "", "en-us"},
+		{" en_US ", "en-US", "", "", "en-us"},
+		{"en-GB", "en-GB", "", "", "en-gb"},
+		{"sv-SE", "sv-SE", "", "", "sv"},
+		{"de-DE", "de-DE", "", "", "de"},
+		{"fr-FR", "fr-FR", "", "", "fr-fr"},
+		{"fr-CA", "fr-CA", "", "", "fr-fr"},
+		{"es-ES", "es-ES", "", "", "es"},
+		{"es-MX", "es-MX", "", "", "es-419"},
+		{"pt-BR", "pt-BR", "", "", "pt-br"},
+		{"nb-NO", "nb-NO", "", "", "nb"},
+		{"cmn-CN", "cmn-CN", "", "", "cmn"},
+		{"zh-HK", "zh-HK", "", "", "yue"},
+		{"arb", "arb", "", "", "ar"},
+		{"en-GB-WLS", "en-GB-WLS", "", "", "en-gb"},
+		{"fil-PH", "fil-PH", "", "", "id"},
+		{"uz-UZ/male", "uz-UZ", "", GenderMale, "uz+m3"},
+		{"en-US/female", "en-US", "", GenderFemale, "en-us+f3"},
+		{"en-US/male", "en-US", "", GenderMale, "en-us+m3"},
+		{"sv-SE/female", "sv-SE", "", GenderFemale, "sv+f3"},
+		{"sv-SE/male", "sv-SE", "", GenderMale, "sv+m3"},
+		{"en-US/F", "en-US", "", GenderFemale, "en-us+f3"},
+		{"Joanna", "en-US", "Joanna", GenderFemale, "en-us+f3"},
+		{"joanna", "en-US", "Joanna", GenderFemale, "en-us+f3"},
+		{"Kimberly", "en-US", "Kimberly", GenderFemale, "en-us+f3"},
+		{"Matthew", "en-US", "Matthew", GenderMale, "en-us+m3"},
+		{"Justin", "en-US", "Justin", GenderMale, "en-us+m3"},
+		{"Amy", "en-GB", "Amy", GenderFemale, "en-gb+f3"},
+		{"Brian", "en-GB", "Brian", GenderMale, "en-gb+m3"},
+		{"Astrid", "sv-SE", "Astrid", GenderFemale, "sv+f3"},
+		{"Hans", "de-DE", "Hans", GenderMale, "de+m3"},
+		{"Céline", "fr-FR", "Céline", GenderFemale, "fr-fr+f3"},
+		{"CÉLINE", "fr-FR", "Céline", GenderFemale, "fr-fr+f3"},
+		{"Mia", "es-MX", "Mia", GenderFemale, "es-419+f3"},
+		{"Vitória", "pt-BR", "Vitória", GenderFemale, "pt-br+f3"},
+		{"Takumi", "ja-JP", "Takumi", GenderMale, "ja+m3"},
+		{"Zhiyu", "cmn-CN", "Zhiyu", GenderFemale, "cmn+f3"},
+		{"Aditi", "en-IN", "Aditi", GenderFemale, "en-gb-x-rp+f3"},
+		{"Kalina", "bg-BG", "Kalina", GenderFemale, "bg+f3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			v, known := EspeakVoice(tt.in)
-			require.Equal(t, tt.voice, v)
-			require.Equal(t, tt.known, known)
+			v, err := LookupLocale(tt.in)
+			require.NoError(t, err)
+			require.Equal(t, TTSVoice{Locale: tt.locale, Name: tt.name, Gender: tt.gender, Espeak: tt.voice}, v)
+			voice, known := EspeakVoice(tt.in)
+			require.True(t, known)
+			require.Equal(t, tt.voice, voice)
 		})
+	}
+	for _, in := range []string{"xx-YY", "en", "it-CH", "en-XX", "Klingon/female", "en-US/robot", "Joanna/male", "/female", "en-US/", "en-US/female/x"} {
+		_, err := LookupLocale(in)
+		require.ErrorIs(t, err, ErrUnknownLocale, in)
+		require.EqualError(t, err, fmt.Sprintf("media: unknown TTS locale %q (known: see media.Locales)", in))
+		voice, known := EspeakVoice(in)
+		require.False(t, known)
+		require.Equal(t, DefaultVoice, voice)
+	}
+	_, err := LookupLocale(strings.Repeat("x", 500))
+	require.Less(t, len(err.Error()), 150, "long values are cut in the message")
+}
+
+// sdkTtsVoice is the TtsVoice type of the Node SDK (@sinch/voice,
+// packages/voice/src/models/v1/enums.ts), verbatim.
+const sdkTtsVoice = `'arb' | 'arb/female' | 'Zeina'
+  | 'az-AZ' | 'az-AZ/female' | 'az-AZ/male' |'Banu' | 'Babek'
+  | 'ca-ES' | 'ca-ES/female' | 'Arlet'
+  | 'zh-HK' | 'zh-HK/female' | 'zh-HK/male' | 'HiuGaai' | 'HiuMaan' | 'WanLung'
+  | 'cmn-CN' | 'cmn-CN/female' | 'Zhiyu'
+  | 'hr-HR' | 'hr-HR/female' | 'hr-HR/male' | 'Gabrijela' | 'Srecko'
+  | 'cs-CZ' | 'cs-CZ/female' | 'cs-CZ/male' | 'Vlasta' | 'Antonin'
+  | 'da-DK' | 'da-DK/female' | 'da-DK/male' | 'Naja' | 'Mads'
+  | 'nl-NL' | 'nl-NL/female' | 'nl-NL/male' | 'Lotte' | 'Ruben'
+  | 'en-AU' | 'en-AU/female' | 'en-AU/male' | 'Nicole' | 'Olivia' | 'Russell'
+  | 'en-GB' | 'en-GB/female' | 'en-GB/male' | 'Amy' | 'Emma' | 'Brian' | 'Arthur'
+  | 'en-IN' | 'en-IN/female' | 'Aditi' | 'Raveena' | 'Kajal'
+  | 'en-NZ' | 'en-NZ/female' | 'Aria'
+  | 'en-ZA' | 'en-ZA/female' | 'Ayanda'
+  | 'en-US' | 'en-US/female' | 'en-US/male' | 'Ivy' | 'Joanna' | 'Kendra' | 'Kimberly'
+            | 'Salli' | 'Joey' | 'Justin' | 'Kevin' | 'Matthew'
+  | 'en-GB-WLS' | 'en-GB-WLS/male' | 'Geraint'
+  | 'et-EE' | 'et-EE/female' | 'et-EE/male' | 'Anu' | 'Kert'
+  | 'fil-PH' | 'fil-PH/female' | 'fil-PH/male' | 'Angelo' | 'Blessica'
+  | 'fi-FI' | 'fi-FI/female' | 'Suvi'
+  | 'fr-FR' | 'fr-FR/female' | 'fr-FR/male' | 'Céline' | 'Celine' | 'Léa' | 'Mathieu'
+  | 'fr-CA' | 'fr-CA/female' | 'fr-CA/male' | 'Chantal' | 'Gabrielle' | 'Liam'
+  | 'ka-GE' | 'ka-GE/female' | 'ka-GE/male' | 'Eka' | 'Giorgi'
+  | 'de-DE' | 'de-DE/female' | 'de-DE/male' | 'Marlene' | 'Vicki' | 'Hans' | 'Daniel'
+  | 'de-AT' | 'de-AT/female' | 'Hannah'
+  | 'el-GR' | 'el-GR/female' | 'el-GR/male' | 'Athina' | 'Nestoras'
+  | 'hi-IN' | 'hi-IN/female' | 'Aditi' | 'Kajal'
+  | 'hu-HU' | 'hu-HU/female' | 'hu-HU/male' | 'Noemi' | 'Tamas'
+  | 'is-IS' | 'is-IS/female' | 'is-IS/male' | 'Dóra' | 'Dora' | 'Karl'
+  | 'id-ID' | 'id-ID/female' | 'id-ID/male' | 'Ardi' | 'Gadis'
+  | 'it-IT' | 'it-IT/female' | 'it-IT/male' | 'Carla' | 'Bianca' | 'Giorgio'
+  | 'ja-JP' | 'ja-JP/female' | 'ja-JP/male' | 'Mizuki' | 'Takumi'
+  | 'ko-KR' | 'ko-KR/female' | 'Seoyeon'
+  | 'mt-MT' | 'mt-MT/female' | 'mt-MT/male' | 'Grace' | 'Joseph'
+  | 'ms-MY' | 'ms-MY/female' | 'ms-MY/male' | 'Osman' | 'Yasmin'
+  | 'nb-NO' | 'nb-NO/female' | 'Liv'
+  | 'lv-LV' | 'lv-LV/female' | 'lv-LV/male' | 'Everita' | 'Nils'
+  | 'lt-LT' | 'lt-LT/female' | 'lt-LT/male' | 'Ona' | 'Leonas'
+  | 'pl-PL' | 'pl-PL/female' | 'pl-PL/male' | 'Ewa' | 'Maja' | 'Jacek' | 'Jan'
+  | 'pt-BR' | 'pt-BR/female' | 'pt-BR/male' | 'Camila' | 'Vitória' | 'Vitoria' | 'Ricardo'
+  | 'pt-PT' | 'pt-PT/female' | 'pt-PT/male' | 'Inês' | 'Ines' | 'Cristiano'
+  | 'ro-RO' | 'ro-RO/female' | 'Carmen'
+  | 'ru-RU' | 'ru-RU/female' | 'ru-RU/male' | 'Tatyana' | 'Maxim'
+  | 'es-ES' | 'es-ES/female' | 'es-ES/male' | 'Conchita' | 'Lucia' | 'Enrique'
+  | 'es-MX' | 'es-MX/female' | 'Mia'
+  | 'es-US' | 'es-US/female' | 'es-US/male' | 'Lupe' | 'Penélope' | 'Penelope' | 'Miguel' | 'Pedro'
+  | 'sk-SK' | 'sk-SK/female' | 'sk-SK/male' | 'Viktoria' | 'Lukas'
+  | 'sl-SI' | 'sl-SI/female' | 'sl-SI/male' | 'Petra' | 'Rok'
+  | 'sv-SE' | 'sv-SE/female' | 'Astrid'
+  | 'th-TH' | 'th-TH/female' | 'th-TH/male' | 'Achara' | 'Niwat' | 'Premwadee'
+  | 'tr-TR' | 'tr-TR/male' | 'Filiz'
+  | 'uk-UA' | 'uk-UA/female' | 'uk-UA/male' | 'Polina' | 'Ostap'
+  | 'uz-UZ' | 'uz-UZ/female' | 'uz-UZ/male' | 'Madina' | 'Sardor'
+  | 'vi-VN' | 'vi-VN/female' | 'vi-VN/male' | 'HoaiMy' | 'NamMinh'
+  | 'cy-GB' | 'cy-GB/female' | 'Gwyneth'`
+
+// Every value of the SDK's TtsVoice type resolves, and every voice name is
+// listed under its locale.
+func TestLocalesCoverSDK(t *testing.T) {
+	values := strings.Split(sdkTtsVoice, "|")
+	require.Greater(t, len(values), 250)
+	locale := ""
+	for _, raw := range values {
+		v := strings.Trim(strings.TrimSpace(raw), "'")
+		got, err := LookupLocale(v)
+		require.NoError(t, err, v)
+		if strings.Contains(v, "-") || v == "arb" || strings.HasPrefix(v, "arb/") {
+			base, _, _ := strings.Cut(v, "/")
+			require.Equal(t, base, got.Locale)
+			locale = base
+			continue
+		}
+		require.Equal(t, v, got.Name)
+		// The name is listed under the locale it follows in the SDK (Aditi
+		// and Kajal resolve to en-IN, their first locale, but are listed
+		// under hi-IN too).
+		row := slices.IndexFunc(Locales(), func(l LocaleInfo) bool { return l.Locale == locale })
+		require.GreaterOrEqual(t, row, 0, locale)
+		require.True(t, slices.ContainsFunc(Locales()[row].Voices, func(vi VoiceInfo) bool { return vi.Name == v }), "%s under %s", v, locale)
 	}
 }
 
-// Every voice of the mapping tables must exist in the installed espeak-ng.
+func TestLocalesTable(t *testing.T) {
+	ls := Locales()
+	seen := map[string]bool{}
+	for _, l := range ls {
+		require.False(t, seen[strings.ToLower(l.Locale)], "duplicate %s", l.Locale)
+		seen[strings.ToLower(l.Locale)] = true
+		require.NotEmpty(t, l.Language, l.Locale)
+		require.NotEmpty(t, l.Espeak, l.Locale)
+		require.NotEmpty(t, l.Voices, l.Locale)
+		for _, v := range l.Voices {
+			require.Contains(t, []Gender{GenderFemale, GenderMale}, v.Gender, v.Name)
+		}
+	}
+	// A copy: callers cannot change the table.
+	ls[0].Voices[0].Name = "changed"
+	ls[0].Espeak = "changed"
+	require.Equal(t, "Zeina", Locales()[0].Voices[0].Name)
+	require.Equal(t, "ar", Locales()[0].Espeak)
+}
+
+// Every voice of the table exists in the installed espeak-ng.
 func TestEspeakVoicesExist(t *testing.T) {
 	bin := requireEspeak(t)
 	out, err := exec.Command(bin, "--voices").Output()
@@ -88,14 +213,13 @@ func TestEspeakVoicesExist(t *testing.T) {
 			have[f[1]] = true
 		}
 	}
-	for _, m := range []map[string]string{espeakByLocale, espeakByLanguage} {
-		for k, v := range m {
-			require.True(t, have[v], "%s maps to %s, which espeak-ng lacks", k, v)
-		}
+	for _, l := range Locales() {
+		require.True(t, have[l.Espeak], "%s maps to %s, which espeak-ng lacks", l.Locale, l.Espeak)
 	}
-	for name, v := range pollyVoices {
-		_, ok := espeakByLocale[v.locale]
-		require.True(t, ok, "voice %s has unknown locale %s", name, v.locale)
+	variants, err := exec.Command(bin, "--voices=variant").Output()
+	require.NoError(t, err)
+	for _, v := range []string{"!v/f3", "!v/m3"} {
+		require.Contains(t, string(variants), v)
 	}
 }
 
@@ -144,6 +268,11 @@ func TestTTSErrors(t *testing.T) {
 	_, err = e.TTS(ctx, strings.Repeat("é", 21), "en-US", false)
 	require.ErrorIs(t, err, ErrTextTooLong)
 	require.ErrorContains(t, err, "21 characters, limit 20")
+	_, err = e.TTS(ctx, "hello", "xx-YY", false)
+	require.ErrorIs(t, err, ErrUnknownLocale, "no silent fallback to a default voice")
+	require.EqualError(t, err, `media: unknown TTS locale "xx-YY" (known: see media.Locales)`)
+	_, err = e.TTS(ctx, "<speak>hello", "en-US", true)
+	require.ErrorIs(t, err, ErrInvalidSSML)
 
 	missing, _ := newTestEngine(t, func(o *Options) { o.TTS.Binary = "/nonexistent/espeak-ng" })
 	_, err = missing.TTS(ctx, "hello", "en-US", false)

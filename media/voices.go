@@ -1,148 +1,264 @@
 package media
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
 
-// Locale and voice names of the Sinch Voice API (reference §5.5; the Node
-// SDK's TtsVoice type and the "voice locales" documentation: a BCP-47
-// locale such as "en-US", a locale with a gender such as "en-US/female",
-// or an Amazon Polly voice name such as "Joanna", all case-insensitive)
-// mapped onto espeak-ng voices. espeak-ng has one voice per language (or
-// regional accent); gender is rendered with its variants: female +f3,
-// male +m3. A name without gender keeps the language's default voice.
+// ErrUnknownLocale means a TTS locale or voice name is not in the table of
+// Locales. Engine.TTS wraps it as
+// `media: unknown TTS locale "xx-YY" (known: see media.Locales)`.
+var ErrUnknownLocale = errors.New("media: unknown TTS locale")
 
-// espeakByLocale maps lower-case BCP-47 tags to espeak-ng voices. Regional
-// variants espeak-ng lacks use the nearest accent it has.
-var espeakByLocale = map[string]string{
-	"af-za": "af", "ar": "ar", "arb": "ar", "ar-ae": "ar", "ar-sa": "ar", "az-az": "az",
-	"bg-bg": "bg", "bn-in": "bn", "ca-es": "ca", "cmn-cn": "cmn", "zh-cn": "cmn", "zh-tw": "cmn",
-	"yue-cn": "yue", "zh-hk": "yue", "cs-cz": "cs", "cy-gb": "cy", "da-dk": "da",
-	"de-de": "de", "de-at": "de", "de-ch": "de", "el-gr": "el",
-	"en-us": "en-us", "en-ca": "en-us", "en-gb": "en-gb", "en-gb-wls": "en-gb", "en-au": "en-gb",
-	"en-nz": "en-gb", "en-ie": "en-gb", "en-in": "en-gb-x-rp", "en-za": "en-gb", "en-029": "en-029",
-	"es-es": "es", "es-mx": "es-419", "es-us": "es-419", "es-419": "es-419", "et-ee": "et",
-	"eu-es": "eu", "fa-ir": "fa", "fi-fi": "fi", "fr-fr": "fr-fr", "fr-ca": "fr-fr", "fr-be": "fr-be",
-	"fr-ch": "fr-ch", "ga-ie": "ga", "gu-in": "gu", "he-il": "he", "hi-in": "hi", "hr-hr": "hr",
-	"hu-hu": "hu", "hy-am": "hy", "id-id": "id", "is-is": "is", "it-it": "it", "ja-jp": "ja",
-	"ka-ge": "ka", "kk-kz": "kk", "kn-in": "kn", "ko-kr": "ko", "lt-lt": "lt", "lv-lv": "lv",
-	"mk-mk": "mk", "ml-in": "ml", "mr-in": "mr", "ms-my": "ms", "mt-mt": "mt", "my-mm": "my",
-	"nb-no": "nb", "no-no": "nb", "ne-np": "ne", "nl-nl": "nl", "nl-be": "nl", "pa-in": "pa",
-	"pl-pl": "pl", "pt-pt": "pt", "pt-br": "pt-br", "ro-ro": "ro", "ru-ru": "ru", "sk-sk": "sk",
-	"sl-si": "sl", "sq-al": "sq", "sr-rs": "sr", "sv-se": "sv", "sw-ke": "sw", "ta-in": "ta",
-	"te-in": "te", "th-th": "th", "tr-tr": "tr", "uk-ua": "uk", "ur-pk": "ur", "vi-vn": "vi",
-}
+// DefaultLocale is the TTS locale of an empty locale string (Sinch's
+// default for say, playFiles and connectPstn).
+const DefaultLocale = "en-US"
 
-// espeakByLanguage maps a bare language subtag to a voice, for locales not
-// in espeakByLocale.
-var espeakByLanguage = map[string]string{
-	"af": "af", "ar": "ar", "az": "az", "bg": "bg", "bn": "bn", "ca": "ca", "cmn": "cmn", "zh": "cmn",
-	"yue": "yue", "cs": "cs", "cy": "cy", "da": "da", "de": "de", "el": "el", "en": "en-us",
-	"es": "es", "et": "et", "eu": "eu", "fa": "fa", "fi": "fi", "fr": "fr-fr", "ga": "ga",
-	"gu": "gu", "he": "he", "hi": "hi", "hr": "hr", "hu": "hu", "hy": "hy", "id": "id", "is": "is",
-	"it": "it", "ja": "ja", "ka": "ka", "kk": "kk", "kn": "kn", "ko": "ko", "lt": "lt", "lv": "lv",
-	"mk": "mk", "ml": "ml", "mr": "mr", "ms": "ms", "mt": "mt", "my": "my", "nb": "nb", "no": "nb",
-	"ne": "ne", "nl": "nl", "pa": "pa", "pl": "pl", "pt": "pt", "ro": "ro", "ru": "ru", "sk": "sk",
-	"sl": "sl", "sq": "sq", "sr": "sr", "sv": "sv", "sw": "sw", "ta": "ta", "te": "te", "th": "th",
-	"tr": "tr", "uk": "uk", "ur": "ur", "vi": "vi",
-}
-
-type voiceName struct {
-	locale string // lower-case key of espeakByLocale
-	female bool
-}
-
-// pollyVoices maps the voice names Sinch accepts (Amazon Polly voices) to
-// their locale and gender.
-var pollyVoices = map[string]voiceName{
-	// Arabic, Azerbaijani, Bulgarian, Burmese, Catalan, Chinese
-	"zeina": {"arb", true}, "hala": {"ar-ae", true}, "zayd": {"ar-ae", false},
-	"banu": {"az-az", true}, "babek": {"az-az", false},
-	"kalina": {"bg-bg", true}, "boris": {"bg-bg", false},
-	"nilar": {"my-mm", true}, "thiha": {"my-mm", false},
-	"arlet":   {"ca-es", true},
-	"hiugaai": {"zh-hk", true}, "hiumaan": {"zh-hk", true}, "wanlung": {"zh-hk", false},
-	"zhiyu": {"cmn-cn", true},
-	// Croatian, Czech, Danish, Dutch
-	"gabrijela": {"hr-hr", true}, "srecko": {"hr-hr", false},
-	"vlasta": {"cs-cz", true}, "jitka": {"cs-cz", true}, "antonin": {"cs-cz", false},
-	"naja": {"da-dk", true}, "sofie": {"da-dk", true}, "mads": {"da-dk", false},
-	"lotte": {"nl-nl", true}, "laura": {"nl-nl", true}, "ruben": {"nl-nl", false}, "lisa": {"nl-be", true},
-	// English
-	"nicole": {"en-au", true}, "olivia": {"en-au", true}, "russell": {"en-au", false},
-	"amy": {"en-gb", true}, "emma": {"en-gb", true}, "brian": {"en-gb", false}, "arthur": {"en-gb", false},
-	"aditi": {"en-in", true}, "raveena": {"en-in", true}, "kajal": {"en-in", true},
-	"niamh": {"en-ie", true}, "aria": {"en-nz", true}, "ayanda": {"en-za", true},
-	"ivy": {"en-us", true}, "joanna": {"en-us", true}, "kendra": {"en-us", true}, "kimberly": {"en-us", true},
-	"salli": {"en-us", true}, "ruth": {"en-us", true}, "danielle": {"en-us", true},
-	"joey": {"en-us", false}, "justin": {"en-us", false}, "kevin": {"en-us", false},
-	"matthew": {"en-us", false}, "stephen": {"en-us", false}, "gregory": {"en-us", false},
-	"geraint": {"en-gb-wls", false}, "gwyneth": {"cy-gb", true},
-	// Finnish, French, German
-	"suvi":   {"fi-fi", true},
-	"celine": {"fr-fr", true}, "céline": {"fr-fr", true}, "lea": {"fr-fr", true}, "léa": {"fr-fr", true},
-	"mathieu": {"fr-fr", false}, "remi": {"fr-fr", false}, "rémi": {"fr-fr", false},
-	"chantal": {"fr-ca", true}, "gabrielle": {"fr-ca", true}, "liam": {"fr-ca", false},
-	"isabelle": {"fr-be", true},
-	"marlene":  {"de-de", true}, "vicki": {"de-de", true}, "hans": {"de-de", false}, "daniel": {"de-de", false},
-	"hannah": {"de-at", true}, "sabrina": {"de-ch", true},
-	// Icelandic, Italian, Japanese, Korean, Norwegian, Polish, Portuguese
-	"dora": {"is-is", true}, "dóra": {"is-is", true}, "karl": {"is-is", false},
-	"carla": {"it-it", true}, "bianca": {"it-it", true}, "giorgio": {"it-it", false}, "adriano": {"it-it", false},
-	"mizuki": {"ja-jp", true}, "kazuha": {"ja-jp", true}, "tomoko": {"ja-jp", true}, "takumi": {"ja-jp", false},
-	"seoyeon": {"ko-kr", true},
-	"liv":     {"nb-no", true}, "ida": {"nb-no", true},
-	"ewa": {"pl-pl", true}, "maja": {"pl-pl", true}, "ola": {"pl-pl", true}, "jacek": {"pl-pl", false}, "jan": {"pl-pl", false},
-	"camila": {"pt-br", true}, "vitoria": {"pt-br", true}, "vitória": {"pt-br", true},
-	"ricardo": {"pt-br", false}, "thiago": {"pt-br", false},
-	"ines": {"pt-pt", true}, "inês": {"pt-pt", true}, "cristiano": {"pt-pt", false},
-	// Romanian, Russian, Spanish, Swedish, Turkish
-	"carmen":  {"ro-ro", true},
-	"tatyana": {"ru-ru", true}, "maxim": {"ru-ru", false},
-	"conchita": {"es-es", true}, "lucia": {"es-es", true}, "lucía": {"es-es", true},
-	"enrique": {"es-es", false}, "sergio": {"es-es", false},
-	"mia": {"es-mx", true}, "andres": {"es-mx", false}, "andrés": {"es-mx", false},
-	"lupe": {"es-us", true}, "penelope": {"es-us", true}, "penélope": {"es-us", true},
-	"miguel": {"es-us", false}, "pedro": {"es-us", false},
-	"astrid": {"sv-se", true}, "elin": {"sv-se", true},
-	"filiz": {"tr-tr", true}, "burcu": {"tr-tr", true},
-}
-
-// DefaultVoice is the espeak-ng voice for an empty or unknown locale.
+// DefaultVoice is the espeak-ng voice of DefaultLocale.
 const DefaultVoice = "en-us"
 
-// EspeakVoice returns the espeak-ng voice for a Sinch locale or voice name:
-// "en-US" → "en-us", "en-GB" → "en-gb", "sv-SE" → "sv", "en-US/female" →
-// "en-us+f3", "Joanna" → "en-us+f3", "Matthew" → "en-us+m3". known is false
-// when the value was not recognised and DefaultVoice (with the requested
-// gender, if any) is used.
-func EspeakVoice(locale string) (voice string, known bool) {
-	l := strings.ToLower(strings.TrimSpace(locale))
-	l = strings.ReplaceAll(l, "_", "-")
-	base, gender, _ := strings.Cut(l, "/")
-	variant := ""
-	switch gender {
-	case "female", "f":
-		variant = "+f3"
-	case "male", "m":
-		variant = "+m3"
+// Gender is the gender of a TTS voice.
+type Gender string
+
+// Genders of "locale/gender" forms and voice names.
+const (
+	GenderFemale Gender = "female"
+	GenderMale   Gender = "male"
+)
+
+// espeak-ng variants that render a gender.
+const (
+	espeakFemale = "+f3"
+	espeakMale   = "+m3"
+)
+
+// VoiceInfo is a Sinch (Amazon Polly) voice name of a locale.
+type VoiceInfo struct {
+	Name   string // as Sinch spells it, e.g. "Joanna" or "Céline"
+	Gender Gender
+}
+
+// LocaleInfo is one row of the TTS locale table: a Sinch locale, the
+// espeak-ng voice that renders it and the voice names that select it.
+type LocaleInfo struct {
+	Locale   string      // Sinch locale, e.g. "en-US"
+	Language string      // English name, e.g. "English (US)"
+	Espeak   string      // espeak-ng voice, e.g. "en-us"
+	Voices   []VoiceInfo // voice names of the locale, in Sinch's order
+}
+
+// locales is the TTS locale table. It holds every locale and voice name of
+// the Node SDK's TtsVoice type (@sinch/voice, models/v1/enums.ts, in that
+// order), then the further locales and voice names of Sinch's "voice
+// locales" page and of the Amazon Polly voices behind them (bg-BG, my-MM,
+// ar-AE, de-CH, en-IE, fr-BE, nl-BE, yue-CN and extra names of existing
+// locales), which earlier callcore versions accepted.
+//
+// espeak-ng has one voice per language or accent, so regional variants it
+// lacks use the nearest one it has: en-AU, en-NZ, en-ZA, en-IE and
+// en-GB-WLS speak British English, en-IN the British received
+// pronunciation, fr-CA metropolitan French, es-MX and es-US Latin American
+// Spanish. Filipino (fil-PH), for which espeak-ng has no voice, is read
+// with the Indonesian voice, whose spelling rules (vowels, "ng") are the
+// closest; it is intelligible, not native.
+var locales = []LocaleInfo{
+	{"arb", "Arabic", "ar", voices("Zeina/f")},
+	{"az-AZ", "Azerbaijani", "az", voices("Banu/f", "Babek/m")},
+	{"ca-ES", "Catalan", "ca", voices("Arlet/f")},
+	{"zh-HK", "Chinese (Cantonese)", "yue", voices("HiuGaai/f", "HiuMaan/f", "WanLung/m")},
+	{"cmn-CN", "Chinese (Mandarin)", "cmn", voices("Zhiyu/f")},
+	{"hr-HR", "Croatian", "hr", voices("Gabrijela/f", "Srecko/m")},
+	{"cs-CZ", "Czech", "cs", voices("Vlasta/f", "Antonin/m", "Jitka/f")},
+	{"da-DK", "Danish", "da", voices("Naja/f", "Mads/m", "Sofie/f")},
+	{"nl-NL", "Dutch", "nl", voices("Lotte/f", "Ruben/m", "Laura/f")},
+	{"en-AU", "English (Australia)", "en-gb", voices("Nicole/f", "Olivia/f", "Russell/m")},
+	{"en-GB", "English (UK)", "en-gb", voices("Amy/f", "Emma/f", "Brian/m", "Arthur/m")},
+	{"en-IN", "English (India)", "en-gb-x-rp", voices("Aditi/f", "Raveena/f", "Kajal/f")},
+	{"en-NZ", "English (New Zealand)", "en-gb", voices("Aria/f")},
+	{"en-ZA", "English (South Africa)", "en-gb", voices("Ayanda/f")},
+	{"en-US", "English (US)", "en-us", voices("Ivy/f", "Joanna/f", "Kendra/f", "Kimberly/f", "Salli/f", "Joey/m", "Justin/m",
+		"Kevin/m", "Matthew/m", "Ruth/f", "Danielle/f", "Stephen/m", "Gregory/m")},
+	{"en-GB-WLS", "English (Wales)", "en-gb", voices("Geraint/m")},
+	{"et-EE", "Estonian", "et", voices("Anu/f", "Kert/m")},
+	{"fil-PH", "Filipino", "id", voices("Angelo/m", "Blessica/f")},
+	{"fi-FI", "Finnish", "fi", voices("Suvi/f")},
+	{"fr-FR", "French", "fr-fr", voices("Céline/f", "Celine/f", "Léa/f", "Mathieu/m", "Lea/f", "Rémi/m", "Remi/m")},
+	{"fr-CA", "French (Canada)", "fr-fr", voices("Chantal/f", "Gabrielle/f", "Liam/m")},
+	{"ka-GE", "Georgian", "ka", voices("Eka/f", "Giorgi/m")},
+	{"de-DE", "German", "de", voices("Marlene/f", "Vicki/f", "Hans/m", "Daniel/m")},
+	{"de-AT", "German (Austria)", "de", voices("Hannah/f")},
+	{"el-GR", "Greek", "el", voices("Athina/f", "Nestoras/m")},
+	{"hi-IN", "Hindi", "hi", voices("Aditi/f", "Kajal/f")},
+	{"hu-HU", "Hungarian", "hu", voices("Noemi/f", "Tamas/m")},
+	{"is-IS", "Icelandic", "is", voices("Dóra/f", "Dora/f", "Karl/m")},
+	{"id-ID", "Indonesian", "id", voices("Ardi/m", "Gadis/f")},
+	{"it-IT", "Italian", "it", voices("Carla/f", "Bianca/f", "Giorgio/m", "Adriano/m")},
+	{"ja-JP", "Japanese", "ja", voices("Mizuki/f", "Takumi/m", "Kazuha/f", "Tomoko/f")},
+	{"ko-KR", "Korean", "ko", voices("Seoyeon/f")},
+	{"mt-MT", "Maltese", "mt", voices("Grace/f", "Joseph/m")},
+	{"ms-MY", "Malay", "ms", voices("Osman/m", "Yasmin/f")},
+	{"nb-NO", "Norwegian", "nb", voices("Liv/f", "Ida/f")},
+	{"lv-LV", "Latvian", "lv", voices("Everita/f", "Nils/m")},
+	{"lt-LT", "Lithuanian", "lt", voices("Ona/f", "Leonas/m")},
+	{"pl-PL", "Polish", "pl", voices("Ewa/f", "Maja/f", "Jacek/m", "Jan/m", "Ola/f")},
+	{"pt-BR", "Portuguese (Brazil)", "pt-br", voices("Camila/f", "Vitória/f", "Vitoria/f", "Ricardo/m", "Thiago/m")},
+	{"pt-PT", "Portuguese (Portugal)", "pt", voices("Inês/f", "Ines/f", "Cristiano/m")},
+	{"ro-RO", "Romanian", "ro", voices("Carmen/f")},
+	{"ru-RU", "Russian", "ru", voices("Tatyana/f", "Maxim/m")},
+	{"es-ES", "Spanish", "es", voices("Conchita/f", "Lucia/f", "Enrique/m", "Lucía/f", "Sergio/m")},
+	{"es-MX", "Spanish (Mexico)", "es-419", voices("Mia/f", "Andrés/m", "Andres/m")},
+	{"es-US", "Spanish (US)", "es-419", voices("Lupe/f", "Penélope/f", "Penelope/f", "Miguel/m", "Pedro/m")},
+	{"sk-SK", "Slovak", "sk", voices("Viktoria/f", "Lukas/m")},
+	{"sl-SI", "Slovenian", "sl", voices("Petra/f", "Rok/m")},
+	{"sv-SE", "Swedish", "sv", voices("Astrid/f", "Elin/f")},
+	{"th-TH", "Thai", "th", voices("Achara/f", "Niwat/m", "Premwadee/f")},
+	{"tr-TR", "Turkish", "tr", voices("Filiz/f", "Burcu/f")},
+	{"uk-UA", "Ukrainian", "uk", voices("Polina/f", "Ostap/m")},
+	{"uz-UZ", "Uzbek", "uz", voices("Madina/f", "Sardor/m")},
+	{"vi-VN", "Vietnamese", "vi", voices("HoaiMy/f", "NamMinh/m")},
+	{"cy-GB", "Welsh", "cy", voices("Gwyneth/f")},
+	// Sinch's voice locales page and Amazon Polly, beyond the SDK's type.
+	{"bg-BG", "Bulgarian", "bg", voices("Kalina/f", "Boris/m")},
+	{"my-MM", "Burmese", "my", voices("Nilar/f", "Thiha/m")},
+	{"ar-AE", "Arabic (Gulf)", "ar", voices("Hala/f", "Zayd/m")},
+	{"de-CH", "German (Switzerland)", "de", voices("Sabrina/f")},
+	{"en-IE", "English (Ireland)", "en-gb", voices("Niamh/f")},
+	{"fr-BE", "French (Belgium)", "fr-be", voices("Isabelle/f")},
+	{"nl-BE", "Dutch (Belgium)", "nl", voices("Lisa/f")},
+	{"yue-CN", "Chinese (Cantonese, Polly)", "yue", voices("Hiujin/f")},
+}
+
+// voices parses "Name/f" and "Name/m".
+func voices(specs ...string) []VoiceInfo {
+	out := make([]VoiceInfo, len(specs))
+	for i, s := range specs {
+		name, g, _ := strings.Cut(s, "/")
+		out[i] = VoiceInfo{Name: name, Gender: GenderMale}
+		if g == "f" {
+			out[i].Gender = GenderFemale
+		}
 	}
-	if base == "" {
-		return DefaultVoice + variant, true // no locale: the default
-	}
-	if v, ok := pollyVoices[base]; ok {
-		if variant == "" {
-			variant = "+m3"
-			if v.female {
-				variant = "+f3"
+	return out
+}
+
+// localeIndex maps lower-case locales to their row; voiceIndex lower-case
+// voice names to the row and voice. A name listed under two locales (Aditi
+// and Kajal: en-IN and hi-IN) selects the first.
+var (
+	localeIndex = map[string]int{}
+	voiceIndex  = map[string]voiceRef{}
+)
+
+type voiceRef struct {
+	row   int
+	voice VoiceInfo
+}
+
+func init() {
+	for i, l := range locales {
+		localeIndex[strings.ToLower(l.Locale)] = i
+		for _, v := range l.Voices {
+			if _, dup := voiceIndex[strings.ToLower(v.Name)]; !dup {
+				voiceIndex[strings.ToLower(v.Name)] = voiceRef{i, v}
 			}
 		}
-		return espeakByLocale[v.locale] + variant, true
 	}
-	if v, ok := espeakByLocale[base]; ok {
-		return v + variant, true
+}
+
+// Locales returns the TTS locale table: every locale and voice name that
+// Engine.TTS accepts and the espeak-ng voice that renders it. See
+// LookupLocale for the accepted forms. The result is a copy.
+func Locales() []LocaleInfo {
+	out := make([]LocaleInfo, len(locales))
+	for i, l := range locales {
+		out[i] = l
+		out[i].Voices = slices.Clone(l.Voices)
 	}
-	lang, _, _ := strings.Cut(base, "-")
-	if v, ok := espeakByLanguage[lang]; ok {
-		return v + variant, true
+	return out
+}
+
+// TTSVoice is a resolved TTS locale or voice name.
+type TTSVoice struct {
+	Locale string // the Sinch locale, as the table spells it, e.g. "en-US"
+	Name   string // the voice name when one was given, e.g. "Joanna"
+	Gender Gender // requested or implied by the name; "" for the locale default
+	Espeak string // espeak-ng voice with its gender variant, e.g. "en-us+f3"
+}
+
+// key is the canonical form of v for cache keys.
+func (v TTSVoice) key() string {
+	return v.Locale + "/" + v.Name + "/" + string(v.Gender)
+}
+
+// LookupLocale resolves a Sinch TTS locale, as the Voice API accepts it
+// (case-insensitive, "_" taken for "-"):
+//
+//   - "" → DefaultLocale (en-US);
+//   - a locale of the table: "en-US", "sv-se";
+//   - a locale and a gender: "en-US/female", "en-US/male" ("/f" and "/m"
+//     also work). Either gender is accepted for every locale, even where
+//     Sinch lists voices of one only: espeak-ng renders both;
+//   - a voice name: "Joanna", "matthew", "Céline".
+//
+// A locale alone uses espeak-ng's own voice for the language rather than
+// one matching the gender of Sinch's default voice for it (a choice: the
+// unmodified espeak-ng voices are the clearest). Genders map to the
+// espeak-ng variants +f3 (female) and +m3 (male); a voice name takes the
+// variant of its gender. Anything else, a bare language ("en") or a locale
+// missing from the table included, fails with ErrUnknownLocale.
+func LookupLocale(locale string) (TTSVoice, error) {
+	l := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(locale)), "_", "-")
+	base, gender, hasGender := strings.Cut(l, "/")
+	v := TTSVoice{}
+	switch gender {
+	case "female", "f":
+		v.Gender = GenderFemale
+	case "male", "m":
+		v.Gender = GenderMale
+	default:
+		if hasGender {
+			return v, unknownLocale(locale)
+		}
 	}
-	return DefaultVoice + variant, false
+	if base == "" && !hasGender {
+		base = strings.ToLower(DefaultLocale)
+	}
+	if row, ok := localeIndex[base]; ok {
+		v.Locale, v.Espeak = locales[row].Locale, locales[row].Espeak
+	} else if ref, ok := voiceIndex[base]; ok && !hasGender {
+		v.Locale, v.Espeak = locales[ref.row].Locale, locales[ref.row].Espeak
+		v.Name, v.Gender = ref.voice.Name, ref.voice.Gender
+	} else {
+		return TTSVoice{}, unknownLocale(locale)
+	}
+	switch v.Gender {
+	case GenderFemale:
+		v.Espeak += espeakFemale
+	case GenderMale:
+		v.Espeak += espeakMale
+	}
+	return v, nil
+}
+
+func unknownLocale(locale string) error {
+	const maxShown = 64
+	if len(locale) > maxShown {
+		locale = locale[:maxShown] + "..."
+	}
+	return fmt.Errorf("%w %q (known: see media.Locales)", ErrUnknownLocale, locale)
+}
+
+// EspeakVoice returns the espeak-ng voice for a Sinch locale or voice name
+// (see LookupLocale): "en-US" → "en-us", "sv-SE" → "sv", "en-US/female" →
+// "en-us+f3", "Joanna" → "en-us+f3", "Matthew" → "en-us+m3". known is false
+// when LookupLocale rejects the value; the voice is then DefaultVoice.
+// Engine.TTS does not fall back: it fails with ErrUnknownLocale.
+func EspeakVoice(locale string) (voice string, known bool) {
+	v, err := LookupLocale(locale)
+	if err != nil {
+		return DefaultVoice, false
+	}
+	return v.Espeak, true
 }

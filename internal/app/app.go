@@ -26,6 +26,7 @@ import (
 	"github.com/callcore/callcore/internal/store/memstore"
 	"github.com/callcore/callcore/internal/store/redisstore"
 	"github.com/callcore/callcore/media"
+	"github.com/callcore/callcore/media/record"
 )
 
 // Options are the process-level dependencies of an App.
@@ -45,8 +46,10 @@ type App struct {
 	store    store.Store
 	api      *api.Server
 	media    *media.Engine
-	sip      *signaling.Server
-	calls    *call.Manager
+	// recordingFiles serves file:// recordings; nil without recordings.dir.
+	recordingFiles *record.FileDir
+	sip            *signaling.Server
+	calls          *call.Manager
 
 	apiSrv, opsSrv *http.Server
 	apiLn, opsLn   net.Listener
@@ -110,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		Currency:    cfg.Billing.Currency,
 		Calls:       a.calls,
 		MaxTTSChars: cfg.Calls.MaxTTSChars,
+		Recordings:  a.recordingFiles,
 	})
 	if err != nil {
 		_ = a.Stop(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/signaling"
 	"github.com/callcore/callcore/media"
+	"github.com/callcore/callcore/media/record"
 	"github.com/callcore/callcore/regions"
 )
 
@@ -33,6 +35,18 @@ func (a *App) newCallCore() error {
 	mopts.TTS.Binary = cfg.Media.Espeak
 	mopts.Fetch.Timeout = cfg.Media.FetchTimeout
 	mopts.Fetch.MaxBytes = int64(cfg.Media.FetchMaxBytes)
+	if cfg.Media.TTS.Engine == config.TTSEngineHTTP {
+		h := http.Header{}
+		for k, v := range cfg.Media.TTS.HTTP.Headers {
+			h.Set(k, v.Reveal())
+		}
+		synth, err := media.NewHTTPSynthesizer(media.HTTPSynthesizerOptions{URL: cfg.Media.TTS.HTTP.URL, Header: h,
+			Timeout: cfg.Media.TTS.HTTP.Timeout, MaxBytes: int64(cfg.Media.FetchMaxBytes)})
+		if err != nil {
+			return fmt.Errorf("media.tts.http: %w", err)
+		}
+		mopts.TTS.Engine = synth
+	}
 	mopts.Logger = a.log.With("component", "media")
 	mopts.Registerer = a.registry
 	eng, err := media.NewEngine(mopts)
@@ -48,16 +62,41 @@ func (a *App) newCallCore() error {
 	})
 	a.addStop("callback client", func(context.Context) error { client.CloseIdleConnections(); return nil })
 
+	recs := &recordings{
+		log:      a.log.With("component", "recording"),
+		metrics:  record.NewMetrics(a.registry),
+		tempDir:  cfg.Recordings.TempDir,
+		maxDur:   cfg.Recordings.MaxDuration,
+		channels: record.Channels(cfg.Recordings.Channels),
+		dest: record.DestinationOptions{
+			FileDir:        cfg.Recordings.Dir,
+			FilePublicBase: strings.TrimRight(cfg.API.BaseURL, "/") + "/calling/v1/recordings",
+			S3Endpoint:     cfg.Recordings.S3Endpoint,
+			S3PathStyle:    cfg.Recordings.S3PathStyle,
+		},
+	}
+	recs.dest.Metrics = recs.metrics
+	if cfg.Recordings.Dir != "" {
+		fd, err := record.NewFileDir(cfg.Recordings.Dir)
+		if err != nil {
+			return err
+		}
+		a.recordingFiles = fd
+		a.addStop("recordings", func(context.Context) error { return fd.Close() })
+	}
+
 	region, err := regions.Parse(cfg.Node.Region)
 	if err != nil {
 		return err
 	}
 	mgr, err := call.NewManager(call.Deps{
-		Media:     mediaAdapter{e: eng},
-		Callbacks: &callbacks{c: client, cfg: cfg},
-		Apps:      &appRouter{s: a.store, cfg: cfg},
-		Store:     &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
-		Dialer:    &lazyDialer{a: a},
+		Media:      mediaAdapter{e: eng},
+		Callbacks:  &callbacks{c: client, cfg: cfg},
+		Apps:       &appRouter{s: a.store, cfg: cfg},
+		Store:      &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
+		Dialer:     &lazyDialer{a: a},
+		Streams:    streamDialer{log: a.log.With("component", "stream"), reg: a.registry},
+		Recordings: recs,
 	}, call.Options{
 		Node:        cfg.Node.ID,
 		Region:      cfg.Node.Region,

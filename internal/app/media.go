@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/callcore/callcore/internal/call"
@@ -35,6 +36,15 @@ func (m mediaAdapter) Offer(ctx context.Context, callID string) (call.MediaSessi
 // espeak-ng, URLs downloaded, other ids from the prompt directory. Sources
 // come from the engine's cache, so a looped hold prompt costs little.
 func (m mediaAdapter) Prompt(ctx context.Context, p svaml.Prompt, locale string) (call.Audio, error) {
+	a, err := m.prompt(ctx, p, locale)
+	if err != nil && (errors.Is(err, media.ErrUnknownLocale) || errors.Is(err, media.ErrInvalidSSML) ||
+		errors.Is(err, media.ErrUnsupportedAudio) || errors.Is(err, media.ErrInvalidMP3)) {
+		return nil, fmt.Errorf("%w: %w", call.ErrInvalidPrompt, err)
+	}
+	return a, err
+}
+
+func (m mediaAdapter) prompt(ctx context.Context, p svaml.Prompt, locale string) (call.Audio, error) {
 	switch p.Kind {
 	case svaml.PromptTTS:
 		return m.e.TTS(ctx, p.Value, locale, false)

@@ -27,6 +27,7 @@ type leg struct {
 	kind  DestinationKind
 	offer []byte // inbound: the INVITE's SDP
 	ended bool   // Done fired (actor only)
+	held  bool   // the party put the call on hold (actor only)
 
 	mu       sync.Mutex
 	media    MediaSession
@@ -143,6 +144,15 @@ type Call struct {
 	menuAt     atomic.Pointer[string]
 	diceSent   bool
 	lastAction string
+
+	rec recorder // startRecording; its own lock, used by tasks
+	// extras are background helpers (async AMD, streams, hold music) that
+	// end with the call.
+	extras extras
+	// amdResult goes into the ACE: a synchronous result, or "inprogress".
+	amdResult *events.AMD
+	holdMusic string             // MOH class of the connect action, "" for none
+	holdStop  context.CancelFunc // stops the hold music playing, nil when none
 }
 
 // run is the actor loop. It returns when the call has ended.
@@ -363,6 +373,9 @@ func (c *Call) onLegEvent(l *leg, ev LegEvent) {
 			c.log.Warn("re-INVITE offer refused", "leg", l.role, "err", err)
 		}
 		ev.Respond(ans, err)
+		if err == nil {
+			c.onHoldChange(context.Background(), l, ms.OnHold())
+		}
 	case ev.Digit != 0:
 		// SIP INFO digits join the RTP ones, so a menu sees one stream.
 		if ms := l.session(); ms != nil {

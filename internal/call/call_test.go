@@ -25,13 +25,17 @@ type env struct {
 	media   *fakeMedia
 	backend *fakeBackend
 	store   *memStore
+	recs    *fakeRecordings
+	streams *fakeStreams
 	ids     atomic.Int64
 }
 
 // newEnv must be called inside synctest.Test.
 func newEnv(t *testing.T) *env {
-	e := &env{t: t, dialer: &fakeDialer{legs: make(chan *fakeLeg, 4)}, media: &fakeMedia{}, backend: newBackend(), store: &memStore{}}
-	m, err := NewManager(Deps{Dialer: e.dialer, Media: e.media, Callbacks: e.backend, Apps: fakeApps{}, Store: e.store},
+	e := &env{t: t, dialer: &fakeDialer{legs: make(chan *fakeLeg, 4)}, media: &fakeMedia{}, backend: newBackend(), store: &memStore{},
+		recs: &fakeRecordings{}, streams: &fakeStreams{}}
+	m, err := NewManager(Deps{Dialer: e.dialer, Media: e.media, Callbacks: e.backend, Apps: fakeApps{}, Store: e.store,
+		Recordings: e.recs, Streams: e.streams},
 		Options{Node: "node-a", Region: "euc1", BaseURL: "https://node-a.example", Currency: "EUR",
 			Registerer: prometheus.NewRegistry(),
 			NewID:      func() string { return fmt.Sprintf("call-%d", e.ids.Add(1)) }})
@@ -587,9 +591,11 @@ func TestDestinationlessCustomCalloutTakesItsDialledParty(t *testing.T) {
 	})
 }
 
+// A node without recording configured cannot carry out startRecording.
 func TestUnsupportedInstructionEndsWithInvalidSVAMLAction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
+		e.m.deps.Recordings = nil
 		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"startRecording","options":{"destinationUrl":"s3://bucket/"}}],"action":{"name":"hangup"}}`)
 		e.inbound("+46701234567")
 		s := e.final("call-1")

@@ -17,6 +17,8 @@ type dialOpts struct {
 	suppress    bool   // suppressCallbacks: no ACE, no DiCE
 	indications string // ring-back country for the caller
 	ringback    bool   // play ring-back to the caller while dialling
+	amd         *svaml.AMD
+	moh         string // hold music when the callee holds (connectSip)
 }
 
 // dial places the callee leg of a connect action and waits for its answer
@@ -41,6 +43,7 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 	var (
 		callee     *leg
 		answeredAt time.Time
+		amd        *events.AMD
 	)
 	c.spawn(ctx, "dial", func(tctx context.Context) (err error) {
 		ringing := func() func() {
@@ -50,6 +53,9 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 			return func() {}
 		}
 		callee, answeredAt, err = c.placeLeg(tctx, req, roleCallee, func(l *leg) { c.callee = l }, ringing, o.dtmf)
+		if err == nil && o.amd != nil && !o.amd.Async {
+			amd = c.amdSync(tctx, callee)
+		}
 		return err
 	}, func(err error) {
 		c.m.metrics.postDial.Observe(time.Since(start).Seconds())
@@ -63,6 +69,12 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 			return
 		}
 		c.armMaxDuration(o.maxDuration)
+		c.amdResult = amd
+		if o.amd != nil && o.amd.Async {
+			c.amdAsync(callee)
+			c.amdResult = &events.AMD{Status: amdStatusInProgress, Reason: "n/a"}
+		}
+		c.holdMusic = o.moh
 		c.calleeAnswered(ctx)
 	})
 }
@@ -86,7 +98,10 @@ func (c *Call) placeLeg(ctx context.Context, req DialRequest, role string, insta
 		return nil, time.Time{}, err
 	}
 	l := &leg{role: role, sip: out, out: out, kind: req.Kind, media: ms, sdp: offer}
-	c.post(ctx, func() { install(l) })
+	c.post(ctx, func() {
+		install(l)
+		c.attachRecording(l, ms)
+	})
 	stop := func() {}
 	if ringing != nil {
 		stop = ringing()
@@ -398,6 +413,8 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 		c.bridgeStop()
 		c.bridgeStop = nil
 	}
+	c.stopRecording("call ended")
+	c.stopExtras()
 	// ended belongs to the actor, which keeps watching the legs during
 	// teardown: the task works on a copy (a leg that ends meanwhile makes
 	// its Hangup a no-op).

@@ -38,10 +38,10 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			if errors.Is(err, errUnsupported) {
-				// recording lands with its own issue: a clear end, never a
+			if errors.Is(err, errUnsupported) || errors.Is(err, ErrInvalidPrompt) {
+				// SVAML the node cannot carry out: a clear end, never a
 				// silent success.
-				c.log.Error("svaml instruction not supported on this node yet; ending the call", "err", err)
+				c.log.Error("svaml instruction cannot be carried out; ending the call", "err", err)
 				c.m.metrics.svamlErrors.WithLabelValues("unsupported_instruction").Inc()
 				c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
 				return
@@ -124,10 +124,13 @@ func (c *Call) instruction(ctx context.Context, in svaml.Instruction, legs []*le
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	case *svaml.StartRecording:
+		return c.startRecording(ctx, in)
+	case *svaml.StopRecording:
+		c.stopRecording("stopRecording")
+		return nil
 	default:
-		// startRecording and stopRecording land with the recording issue;
-		// they must not be a silent success.
-		return fmt.Errorf("%w: instruction %s is not supported on this node yet", errUnsupported, in.InstructionName())
+		return fmt.Errorf("%w: instruction %s is not supported on this node", errUnsupported, in.InstructionName())
 	}
 }
 
@@ -229,6 +232,7 @@ func (c *Call) openInboundMedia(ctx context.Context, l *leg) (MediaSession, []by
 		return nil, nil, fmt.Errorf("media: %w", err)
 	}
 	l.media, l.sdp = ms, sdp
+	c.attachRecording(l, ms)
 	return ms, sdp, nil
 }
 
@@ -268,12 +272,12 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 		c.dial(ctx, DialRequest{Kind: DestNumber, Endpoint: endpoint, CLI: c.cli(a.CLI),
 			DialTimeout: seconds(a.DialTimeout)}, dialOpts{
 			maxDuration: seconds(a.MaxDuration), dtmf: a.DTMF, suppress: a.SuppressCallbacks,
-			indications: a.Indications, ringback: true,
+			indications: a.Indications, ringback: true, amd: amdOf(a.AMD),
 		})
 	case *svaml.ConnectSIP:
 		c.dial(ctx, DialRequest{Kind: DestSIP, Endpoint: a.Destination.Endpoint, CLI: c.cli(a.CLI),
 			Headers: headers(a.CallHeaders), Transport: string(a.Transport)}, dialOpts{
-			maxDuration: seconds(a.MaxDuration), suppress: a.SuppressCallbacks,
+			maxDuration: seconds(a.MaxDuration), suppress: a.SuppressCallbacks, moh: string(a.MOH),
 		})
 	case *svaml.ConnectMXP:
 		endpoint := a.Destination.Endpoint
@@ -286,6 +290,8 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 		c.park(ctx, a, true)
 	case *svaml.RunMenu:
 		c.runMenu(ctx, a)
+	case *svaml.ConnectStream:
+		c.connectStream(ctx, a)
 	default:
 		// connectConf lands with conferences, connectStream later. Until then: a clear end, never a silent success.
 		c.log.Error("svaml action not supported on this node yet; ending the call",

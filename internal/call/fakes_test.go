@@ -152,6 +152,11 @@ type fakeMedia struct {
 	played    []string // "role:kind:value"
 	sessions  []*fakeSession
 	promptErr error
+
+	// The fake AMD decides after amdFrames frames with amdResult, and
+	// hears a beep after beepFrames frames (0: never).
+	amdFrames, beepFrames int
+	amdResult             events.AMD
 }
 
 const promptTime = 2 * time.Second
@@ -181,6 +186,44 @@ func (m *fakeMedia) Prompt(_ context.Context, p svaml.Prompt, locale string) (Au
 
 func (m *fakeMedia) Ringback(country string) Audio { return "ringback:" + country }
 
+func (m *fakeMedia) MOH(class string) Audio {
+	switch class {
+	case "ring", "music1", "music2", "music3":
+		return "moh:" + class
+	}
+	return nil
+}
+
+func (m *fakeMedia) AMD() AMDDetector {
+	return &fakeAMD{decideAt: m.amdFrames, beepAt: m.beepFrames, res: m.amdResult}
+}
+
+type fakeAMD struct {
+	n, b, decideAt, beepAt int
+	res                    events.AMD
+	decided, beeped        bool
+}
+
+func (d *fakeAMD) Process([]int16) (events.AMD, bool) {
+	d.n++
+	if !d.decided && d.decideAt > 0 && d.n >= d.decideAt {
+		d.decided = true
+		return d.res, true
+	}
+	return events.AMD{}, false
+}
+
+func (d *fakeAMD) Beep([]int16) (events.AMD, bool) {
+	d.b++
+	if !d.beeped && d.beepAt > 0 && d.b >= d.beepAt {
+		d.beeped = true
+		return events.AMD{Status: "machine", Reason: "beep", Duration: d.b / 50}, true
+	}
+	return events.AMD{}, false
+}
+
+func (d *fakeAMD) Hangup() events.AMD { return events.AMD{Status: "hangup", Reason: "n/a"} }
+
 func (m *fakeMedia) plays() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -194,8 +237,55 @@ type fakeSession struct {
 	dtmf    []string
 	bridged bool
 	closed  bool
+	held    bool
 	timeout chan struct{}
 	digits  chan rune
+	taps    map[int]func(rx, tx []int16)
+	tapSeq  int
+}
+
+func (s *fakeSession) Tap(fn func(rx, tx []int16)) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.taps == nil {
+		s.taps = map[int]func(rx, tx []int16){}
+	}
+	s.tapSeq++
+	id := s.tapSeq
+	s.taps[id] = fn
+	return func() {
+		s.mu.Lock()
+		delete(s.taps, id)
+		s.mu.Unlock()
+	}
+}
+
+// feed delivers n frames of silence to the taps, as the media clock would.
+func (s *fakeSession) feed(n int) {
+	frame := make([]int16, 160)
+	for range n {
+		s.mu.Lock()
+		fns := make([]func(rx, tx []int16), 0, len(s.taps))
+		for _, fn := range s.taps {
+			fns = append(fns, fn)
+		}
+		s.mu.Unlock()
+		for _, fn := range fns {
+			fn(frame, frame)
+		}
+	}
+}
+
+func (s *fakeSession) tapCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.taps)
+}
+
+func (s *fakeSession) OnHold() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 func (s *fakeSession) Digits() <-chan rune { return s.digits }
@@ -218,7 +308,14 @@ func (s *fakeSession) SetRemote(sdp []byte) error {
 	s.mu.Unlock()
 	return nil
 }
-func (s *fakeSession) Reoffer([]byte) ([]byte, error) { return []byte("reanswer"), nil }
+
+// Reoffer takes "hold" and "unhold" as offers.
+func (s *fakeSession) Reoffer(offer []byte) ([]byte, error) {
+	s.mu.Lock()
+	s.held = string(offer) == "hold"
+	s.mu.Unlock()
+	return []byte("reanswer"), nil
+}
 func (s *fakeSession) Play(ctx context.Context, a Audio) error {
 	s.m.mu.Lock()
 	s.m.played = append(s.m.played, a.(string))

@@ -24,6 +24,11 @@ type Deps struct {
 	Callbacks Callbacks
 	Apps      Apps
 	Store     Store
+	// Recordings runs startRecording; nil makes it fail the call with a
+	// clear error.
+	Recordings Recordings
+	// Streams runs connectStream; nil makes it unsupported.
+	Streams Streams
 }
 
 // Options are the Manager's knobs.

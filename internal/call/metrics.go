@@ -22,6 +22,9 @@ type Metrics struct {
 	iceDelay        prometheus.Histogram
 	firstAudio      prometheus.Histogram
 	storeErrors     prometheus.Counter
+	recordings      *prometheus.CounterVec
+	amd             *prometheus.CounterVec
+	streams         *prometheus.CounterVec
 }
 
 // NewMetrics registers the call metrics on reg.
@@ -56,6 +59,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.00025, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		storeErrors: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "store_errors_total",
 			Help: "Failed writes of call records."}),
+		recordings: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "recordings_total",
+			Help: "Call recordings by outcome (stored, failed)."}, []string{"outcome"}),
+		amd: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "amd_results_total",
+			Help: "Answering-machine detection results by status (human, machine, notsure, hangup)."}, []string{"status"}),
+		streams: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "streams_total",
+			Help: "connectStream connections by outcome (connected, failed)."}, []string{"outcome"}),
+	}
+	for _, o := range []string{"stored", "failed"} {
+		m.recordings.WithLabelValues(o)
+	}
+	for _, s := range []string{"human", "machine", "notsure", "hangup"} {
+		m.amd.WithLabelValues(s)
+	}
+	for _, o := range []string{"connected", "failed"} {
+		m.streams.WithLabelValues(o)
 	}
 	for _, d := range []Direction{DirectionInbound, DirectionCallout} {
 		m.active.WithLabelValues(string(d))

@@ -45,6 +45,7 @@ func (c *Call) ace() *events.ACE {
 	return &events.ACE{
 		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
 		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey, Cookies: c.cookies(),
+		AMD: c.amdResult,
 	}
 }
 

@@ -124,6 +124,23 @@ type Media interface {
 	// Ringback returns the ring-back tone of a country code of
 	// connectPstn.indications ("" means the default).
 	Ringback(country string) Audio
+	// MOH returns the hold music of a class (ring, music1, music2,
+	// music3), or nil for an unknown class. Callers loop it.
+	MOH(class string) Audio
+	// AMD returns a fresh answering-machine detector.
+	AMD() AMDDetector
+}
+
+// AMDDetector classifies the first seconds of what a callee says (reference
+// §7 AMD). It is fed 20 ms frames of 8 kHz audio from a media tap.
+type AMDDetector interface {
+	// Process analyses one frame; decided is true exactly once, with the
+	// result.
+	Process(frame []int16) (r events.AMD, decided bool)
+	// Beep reports, once, a voicemail beep in the frame.
+	Beep(frame []int16) (r events.AMD, ok bool)
+	// Hangup is the result when the call ended before a decision.
+	Hangup() events.AMD
 }
 
 // MediaSession is the RTP session of one leg.
@@ -145,8 +162,85 @@ type MediaSession interface {
 	Timeout() <-chan struct{}
 	// Bridge relays media between this session and other until stop.
 	Bridge(other MediaSession) (stop func(), err error)
+	// Tap calls fn every 20 ms with 160 samples (8 kHz) of what the leg's
+	// party sent (rx) and of what it was sent (tx), silence where there was
+	// none. fn runs on a media goroutine and must not block or keep the
+	// slices. remove is idempotent.
+	Tap(fn func(rx, tx []int16)) (remove func())
+	// OnHold reports whether the party has put the call on hold (its last
+	// offer was sendonly or inactive).
+	OnHold() bool
 	// Close releases the session. Idempotent.
 	Close() error
+}
+
+// Recordings starts call recordings (startRecording).
+type Recordings interface {
+	// Start validates the options (destination, credentials, format) and
+	// opens a recording; it fails at once on a bad destination.
+	Start(ctx context.Context, r RecordingRequest) (Recording, error)
+}
+
+// RecordingRequest describes one recording of a call.
+type RecordingRequest struct {
+	CallID, AppKey string
+	Seq            int // 1 for the call's first recording
+	Options        svaml.RecordingOptions
+}
+
+// Recording is an open recording. Write is fed from a media tap; Stop
+// closes the file, Store puts it at its destination.
+type Recording interface {
+	// Write adds 20 ms of the first party (near) and of what it hears
+	// (far). It never blocks.
+	Write(near, far []int16)
+	// Stop finishes the file. Idempotent.
+	Stop(ctx context.Context) error
+	// Store uploads or moves the file to its destination and returns where
+	// it is (a URL of the node's download route, or s3://bucket/key).
+	Store(ctx context.Context) (location string, err error)
+	// Transcribe transcribes the stored recording and returns where the
+	// transcript is; ErrTranscriptionUnavailable without a recognizer.
+	Transcribe(ctx context.Context, locale string) (location string, err error)
+}
+
+// ErrInvalidPrompt wraps a Media.Prompt error caused by the prompt itself
+// (unknown locale, malformed SSML, audio in an unsupported format): the
+// SVAML asked for something that cannot be played, so the call ends with
+// INVALIDSVAMLACTION rather than GENERALERROR.
+var ErrInvalidPrompt = errors.New("invalid prompt")
+
+// ErrTranscriptionUnavailable: the node has no speech recognizer.
+var ErrTranscriptionUnavailable = errors.New("transcription is not available: no speech recognizer is configured on this node")
+
+// Streams opens connectStream WebSocket connections.
+type Streams interface {
+	Dial(ctx context.Context, r StreamRequest) (Stream, error)
+}
+
+// StreamRequest describes a connectStream.
+type StreamRequest struct {
+	CallID, AppKey, CLI, To, Custom string
+	URL                             string
+	Headers                         []events.KeyValue
+	SampleRate, Version             int
+}
+
+// Stream is an open audio stream to a WebSocket server.
+type Stream interface {
+	// WriteFrame sends 20 ms of the caller's audio (8 kHz). Never blocks.
+	WriteFrame(pcm []int16)
+	// Audio is what the server sends back, playable on the caller's
+	// session until the stream ends.
+	Audio() Audio
+	// SendDigit tells the server about a DTMF digit from the caller.
+	SendDigit(d rune) error
+	// HangupRequested is closed when the server asks to end the call.
+	HangupRequested() <-chan struct{}
+	// Done is closed when the connection has ended.
+	Done() <-chan struct{}
+	// Close stops the stream cleanly. Idempotent.
+	Close(ctx context.Context) error
 }
 
 // CallbackTarget is where the events of a call go.

@@ -16,17 +16,19 @@ import (
 // Config is a node's configuration. Get one from Load or Parse, which apply
 // the defaults and validate every field; the rules below are enforced there.
 type Config struct {
-	Node    Node    `yaml:"node"`
-	API     API     `yaml:"api"`
-	Ops     Ops     `yaml:"ops"`
-	SIP     SIP     `yaml:"sip"`
-	Media   Media   `yaml:"media"`
-	Store   Store   `yaml:"store"`
-	PSTN    PSTN    `yaml:"pstn"`
-	Calls   Calls   `yaml:"calls"`
-	Billing Billing `yaml:"billing"`
-	Log     Log     `yaml:"log"`
-	Apps    []App   `yaml:"apps"`
+	Node  Node  `yaml:"node"`
+	API   API   `yaml:"api"`
+	Ops   Ops   `yaml:"ops"`
+	SIP   SIP   `yaml:"sip"`
+	Media Media `yaml:"media"`
+	Store Store `yaml:"store"`
+	PSTN  PSTN  `yaml:"pstn"`
+	Calls Calls `yaml:"calls"`
+	// Recordings configures startRecording.
+	Recordings Recordings `yaml:"recordings"`
+	Billing    Billing    `yaml:"billing"`
+	Log        Log        `yaml:"log"`
+	Apps       []App      `yaml:"apps"`
 }
 
 // Node identifies this node.
@@ -99,9 +101,10 @@ type Media struct {
 	// 1024 <= MIN < MAX <= 65535 and MIN even. Default "20000-29999".
 	RTPPorts PortRange `yaml:"rtp_ports"`
 	// RTPTimeout ends a call whose far end sent no RTP for this long (not
-	// while it holds the call). Default 30s; 0s disables.
+	// while it holds the call). Default 60s; 0s disables.
 	RTPTimeout Duration `yaml:"rtp_timeout"`
-	// Espeak is the espeak-ng binary used for TTS. Default "espeak-ng".
+	// Espeak is the espeak-ng binary used for TTS when media.tts.engine is
+	// espeak. Default "espeak-ng".
 	Espeak string `yaml:"espeak"`
 	// FilesDir holds the WAV files that playFiles ids name ("welcome" →
 	// FilesDir/welcome.wav). Empty: file ids are refused.
@@ -113,6 +116,41 @@ type Media struct {
 	// CacheBytes is the memory budget of the TTS and download cache.
 	// Default 64MiB.
 	CacheBytes ByteSize `yaml:"cache_bytes"`
+	// TTS chooses the text-to-speech engine.
+	TTS TTS `yaml:"tts"`
+}
+
+// TTS engines.
+const (
+	TTSEngineEspeak = "espeak"
+	TTSEngineHTTP   = "http"
+)
+
+// TTS chooses the text-to-speech engine (media.tts).
+type TTS struct {
+	// Engine is espeak (the espeak-ng binary of media.espeak, the default)
+	// or http (a TTS service, configured under http).
+	Engine string `yaml:"engine"`
+	// HTTP configures the http engine; its keys are checked whatever the
+	// engine, so that switching engines is one line.
+	HTTP TTSHTTP `yaml:"http"`
+}
+
+// TTSHTTP configures a TTS service (media.tts.http): callcore POSTs
+// {"text", "ssml", "locale"} as JSON to URL and plays the audio/wav or
+// audio/mpeg reply.
+type TTSHTTP struct {
+	// URL receives the requests: required with engine http, an absolute
+	// http(s) URL without credentials or fragment (put credentials in
+	// Headers).
+	URL string `yaml:"url"`
+	// Headers are added to every request, e.g. Authorization. Names must
+	// be HTTP tokens other than Content-Type, Accept, Content-Length,
+	// Host, Connection and Transfer-Encoding (callcore sets those); values
+	// are Secrets and must not hold control characters.
+	Headers map[string]Secret `yaml:"headers"`
+	// Timeout bounds one request. Default 10s; between 1s and 5m.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Store selects the state store.
@@ -150,6 +188,30 @@ type Calls struct {
 	// MaxTTSChars limits the text of say, TTS prompts and callouts.
 	// Default 600 (Sinch's default); at most 4000.
 	MaxTTSChars int `yaml:"max_tts_chars"`
+}
+
+// Recordings configures call recording (startRecording).
+type Recordings struct {
+	// Dir is the root of file:// destinations: recordings are kept in
+	// Dir/<application key>/ and served at GET /calling/v1/recordings/{name}
+	// to their application. Empty disables file:// destinations (and the
+	// route answers 501).
+	Dir string `yaml:"dir"`
+	// TempDir holds recordings while they are recorded. Default: the
+	// system's temporary directory.
+	TempDir string `yaml:"temp_dir"`
+	// Channels is the layout when startRecording names none: mono (both
+	// parties mixed) or split (stereo, the first party left). Default mono.
+	Channels string `yaml:"channels"`
+	// MaxDuration stops a recording after this much audio. Default 4h.
+	MaxDuration Duration `yaml:"max_duration"`
+	// S3Endpoint is the base URL of an S3-compatible store for s3://
+	// destinations (e.g. http://minio:9000). Empty: AWS S3 in the region
+	// of the startRecording credentials.
+	S3Endpoint string `yaml:"s3_endpoint"`
+	// S3PathStyle addresses buckets as <endpoint>/<bucket>/<key> (most
+	// self-hosted S3 servers want this). Default false.
+	S3PathStyle bool `yaml:"s3_path_style"`
 }
 
 // Billing configures the prices callcore reports.
@@ -267,6 +329,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("sip_listen", c.SIP.Listen),
 		slog.String("sip_public_host", c.SIP.PublicHost),
 		slog.String("rtp_ports", c.Media.RTPPorts.String()),
+		slog.String("tts_engine", c.Media.TTS.Engine),
 		slog.String("store", backend),
 		slog.String("pstn_gateway", c.PSTN.Gateway),
 		slog.String("currency", c.Billing.Currency),

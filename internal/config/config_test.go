@@ -29,12 +29,14 @@ func TestLoadExample(t *testing.T) {
 		Ops:  Ops{Listen: "127.0.0.1:9090"},
 		SIP:  SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: DefaultRealm},
 		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: DefaultRTPTimeout, Espeak: DefaultEspeak,
-			FetchTimeout: DefaultFetchTimeout, FetchMaxBytes: DefaultFetchMaxBytes, CacheBytes: DefaultCacheBytes},
-		Store:   Store{RedisURL: ""},
-		PSTN:    PSTN{Gateway: "sip:127.0.0.1:5070"},
-		Calls:   Calls{DialTimeout: DefaultDialTimeout, MaxDuration: DefaultMaxDuration, RecordTTL: DefaultRecordTTL, MaxTTSChars: DefaultMaxTTSChars},
-		Billing: Billing{Currency: "USD"},
-		Log:     Log{Level: "info", Format: "text"},
+			FetchTimeout: DefaultFetchTimeout, FetchMaxBytes: DefaultFetchMaxBytes, CacheBytes: DefaultCacheBytes,
+			TTS: TTS{Engine: TTSEngineEspeak, HTTP: TTSHTTP{Timeout: DefaultTTSHTTPTimeout}}},
+		Store:      Store{RedisURL: ""},
+		PSTN:       PSTN{Gateway: "sip:127.0.0.1:5070"},
+		Calls:      Calls{DialTimeout: DefaultDialTimeout, MaxDuration: DefaultMaxDuration, RecordTTL: DefaultRecordTTL, MaxTTSChars: DefaultMaxTTSChars},
+		Recordings: Recordings{Channels: "mono", MaxDuration: DefaultMaxDuration},
+		Billing:    Billing{Currency: "USD"},
+		Log:        Log{Level: "info", Format: "text"},
 		Apps: []App{{
 			Key:                    testKey,
 			Secret:                 testSecret,
@@ -62,12 +64,15 @@ func TestLoadGood(t *testing.T) {
 		SIP: SIP{Listen: "0.0.0.0:5060", PublicHost: "sip.example.com", TrunkACL: []string{"10.0.0.0/8", "192.0.2.7"},
 			Realm: "voice.example.com", MaxCalls: 500},
 		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: 45 * time.Second, Espeak: "/usr/bin/espeak-ng",
-			FilesDir: "/var/lib/callcore/prompts", FetchTimeout: 5 * time.Second, FetchMaxBytes: 2 * MiB, CacheBytes: 128 * MiB},
-		Store:   Store{RedisURL: "redis://:hunter2-redis@127.0.0.1:6379/0"},
-		PSTN:    PSTN{Gateway: "sips:trunk@gw.example.com:5061;transport=tls", Username: "trunk-user", Password: "hunter2-trunk"},
-		Calls:   Calls{DialTimeout: 30 * time.Second, MaxDuration: 2 * time.Hour, RecordTTL: 24 * time.Hour, MaxTTSChars: 1000},
-		Billing: Billing{Currency: "EUR"},
-		Log:     Log{Level: "debug", Format: "json"},
+			FilesDir: "/var/lib/callcore/prompts", FetchTimeout: 5 * time.Second, FetchMaxBytes: 2 * MiB, CacheBytes: 128 * MiB,
+			TTS: TTS{Engine: TTSEngineHTTP, HTTP: TTSHTTP{URL: "https://tts.example.com/v1/synthesize?model=neural",
+				Headers: map[string]Secret{"Authorization": "Bearer hunter2-tts", "X-Voice-Style": "calm"}, Timeout: 20 * time.Second}}},
+		Store:      Store{RedisURL: "redis://:hunter2-redis@127.0.0.1:6379/0"},
+		PSTN:       PSTN{Gateway: "sips:trunk@gw.example.com:5061;transport=tls", Username: "trunk-user", Password: "hunter2-trunk"},
+		Calls:      Calls{DialTimeout: 30 * time.Second, MaxDuration: 2 * time.Hour, RecordTTL: 24 * time.Hour, MaxTTSChars: 1000},
+		Recordings: Recordings{Channels: "mono", MaxDuration: DefaultMaxDuration},
+		Billing:    Billing{Currency: "EUR"},
+		Log:        Log{Level: "debug", Format: "json"},
 		Apps: []App{
 			{
 				Key:             testKey,
@@ -97,8 +102,9 @@ func TestLoadMinimalDefaults(t *testing.T) {
 	require.Equal(t, API{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", BodyLimit: MiB, TimestampWindow: 10 * time.Minute}, cfg.API)
 	require.Equal(t, Ops{Listen: "127.0.0.1:9090"}, cfg.Ops)
 	require.Equal(t, SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: "callcore"}, cfg.SIP)
-	require.Equal(t, Media{RTPPorts: PortRange{Min: 20000, Max: 29999}, RTPTimeout: 30 * time.Second, Espeak: "espeak-ng",
-		FetchTimeout: 10 * time.Second, FetchMaxBytes: 10 * MiB, CacheBytes: 64 * MiB}, cfg.Media)
+	require.Equal(t, Media{RTPPorts: PortRange{Min: 20000, Max: 29999}, RTPTimeout: 60 * time.Second, Espeak: "espeak-ng",
+		FetchTimeout: 10 * time.Second, FetchMaxBytes: 10 * MiB, CacheBytes: 64 * MiB,
+		TTS: TTS{Engine: "espeak", HTTP: TTSHTTP{Timeout: 10 * time.Second}}}, cfg.Media)
 	require.Equal(t, Calls{DialTimeout: time.Minute, MaxDuration: 4 * time.Hour, RecordTTL: time.Hour, MaxTTSChars: 600}, cfg.Calls)
 	require.Equal(t, 5*time.Second, cfg.Apps[0].CallbackTimeout)
 	require.Equal(t, 2*time.Second, cfg.Apps[0].CallbackConnectTimeout)
@@ -198,13 +204,13 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Structure.
 		{"unknown top-level key", base + "bogus: 1\n",
-			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, billing, log, apps)"},
+			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, apps)"},
 		{"unknown nested key in an app", base + "    callback: http://x\n",
 			"t.yml:7: apps[0].callback: unknown key (want one of: key, secret, callback_url, fallback_url, numbers, callback_timeout, callback_connect_timeout, users)"},
 		{"unknown nested key in a section", base + "api:\n  listen: \"127.0.0.1:8080\"\n  bind: x\n",
 			"t.yml:9: api.bind: unknown key (want one of: listen, base_url, body_limit, timestamp_window)"},
 		{"odd key is quoted", base + "\"a b\": 1\n",
-			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, billing, log, apps)`},
+			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, apps)`},
 		{"duplicate top-level key", base + "node: {id: b, region: euc1}\n",
 			"t.yml:7: node: duplicate key (first on line 1)"},
 		{"duplicate key in an app", base + "    key: again\n",
@@ -219,6 +225,12 @@ func TestParseErrors(t *testing.T) {
 			"t.yml:7: apps[0].numbers: expected a list, got a single value"},
 		{"range expects a scalar", base + "media: {rtp_ports: [20000, 20999]}\n",
 			"t.yml:7: media.rtp_ports: expected a single value, got a list"},
+		{"boolean expected", base + "recordings: {s3_path_style: yes}\n",
+			`t.yml:7: recordings.s3_path_style: expected true or false, got "yes"`},
+		{"recording channels", base + "recordings: {channels: quad}\n",
+			`t.yml:7: recordings.channels: must be mono or split (got "quad")`},
+		{"recording s3 endpoint", base + "recordings: {s3_endpoint: \"minio:9000\"}\n",
+			`t.yml:7: recordings.s3_endpoint: must be an http(s) URL (got "minio:9000")`},
 		{"multiple documents", base + "---\nnode: {id: b}\n",
 			"t.yml:7: multiple YAML documents are not allowed"},
 		{"anchor", base + "    fallback_url: &u http://x\n",
@@ -446,15 +458,16 @@ func TestApp(t *testing.T) {
 func TestNoSecretInOutput(t *testing.T) {
 	cfg, err := Load("testdata/conf.good.yml")
 	require.NoError(t, err)
-	secrets := []string{testSecret, "c2Vjb25kLWFwcC1zZWNyZXQ", "hunter2-redis"}
+	secrets := []string{testSecret, "c2Vjb25kLWFwcC1zZWNyZXQ", "hunter2-redis", "hunter2-tts"}
 	require.Equal(t, testSecret, cfg.Apps[0].Secret.Reveal())
 	require.Contains(t, cfg.Store.RedisURL.Reveal(), "hunter2-redis")
+	require.Equal(t, "Bearer hunter2-tts", cfg.Media.TTS.HTTP.Headers["Authorization"].Reveal())
 
 	var outputs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"} {
 		outputs = append(outputs,
 			fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, *cfg), fmt.Sprintf(verb, cfg.Apps),
-			fmt.Sprintf(verb, cfg.Store), fmt.Sprintf(verb, cfg.Apps[0].Secret))
+			fmt.Sprintf(verb, cfg.Store), fmt.Sprintf(verb, cfg.Apps[0].Secret), fmt.Sprintf(verb, cfg.Media), fmt.Sprintf(verb, cfg.Media.TTS.HTTP.Headers))
 	}
 	outputs = append(outputs, fmt.Sprint(cfg), fmt.Sprintln(*cfg))
 
@@ -470,6 +483,7 @@ func TestNoSecretInOutput(t *testing.T) {
 		l.Info("config", "config", cfg, "value", *cfg)
 		l.Info("parts", "apps", cfg.Apps, "app", cfg.Apps[1], "store", cfg.Store, "secret", cfg.Apps[0].Secret)
 		l.Info("any", slog.Any("redis", cfg.Store.RedisURL), slog.String("str", cfg.Apps[0].Secret.String()))
+		l.Info("media", "media", cfg.Media, "headers", cfg.Media.TTS.HTTP.Headers)
 	}
 	outputs = append(outputs, logs.String())
 
@@ -484,6 +498,8 @@ func TestNoSecretInOutput(t *testing.T) {
 	require.Contains(t, logs.String(), `"secret":"<secret>"`)
 	require.Contains(t, string(y), "secret: <secret>")
 	require.Contains(t, string(j), `"RedisURL":"\u003csecret\u003e"`)
+	require.Contains(t, string(j), `"Authorization":"\u003csecret\u003e"`)
+	require.Contains(t, string(y), "Authorization: <secret>")
 }
 
 func TestLogValue(t *testing.T) {
@@ -492,7 +508,7 @@ func TestLogValue(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("loaded", "config", cfg)
 	out := buf.String()
-	for _, want := range []string{"config.node_id=node-a", "config.region=euc1", "config.store=redis", "config.rtp_ports=20000-20999",
+	for _, want := range []string{"config.node_id=node-a", "config.region=euc1", "config.store=redis", "config.rtp_ports=20000-20999", "config.tts_engine=http",
 		"config.api_body_limit=512KiB", "config.api_timestamp_window=5m0s", "config.numbers=3", "second-app"} {
 		require.Contains(t, out, want)
 	}
@@ -605,4 +621,45 @@ func TestIssue3Keys(t *testing.T) {
 	require.Equal(t, testKey, a.Key)
 	require.Equal(t, "s3cret", u.Password.Reveal())
 	require.NotContains(t, fmt.Sprintf("%v %+v", cfg, cfg), "s3cret")
+}
+
+func TestTTSKeys(t *testing.T) {
+	bad := []struct{ yml, want string }{
+		{base + "media: {tts: {engine: polly}}\n", `t.yml:7: media.tts.engine: must be espeak or http (got "polly")`},
+		{base + "media: {tts: {engine: http}}\n", `t.yml:7: media.tts.http.url: required when media.tts.engine is http`},
+		{base + "media:\n  tts:\n    engine: http\n    http: {timeout: 5s}\n", `t.yml:10: media.tts.http.url: required when media.tts.engine is http`},
+		{base + "media: {tts: {engine: http, http: {url: \"ftp://tts.example.com/x\"}}}\n", `t.yml:7: media.tts.http.url: must be an absolute http(s) URL`},
+		{base + "media: {tts: {http: {url: \"https://u:s3cret@tts.example.com/x\"}}}\n", `t.yml:7: media.tts.http.url: must not contain credentials`},
+		{base + "media: {tts: {http: {url: \"https://tts.example.com/x#frag\"}}}\n", `t.yml:7: media.tts.http.url: must not have a fragment`},
+		{base + "media:\n  tts:\n    http:\n      headers:\n        Content-Type: text/plain\n", `t.yml:11: media.tts.http.headers.Content-Type: is set by callcore and cannot be configured`},
+		{base + "media:\n  tts:\n    http:\n      headers:\n        accept: audio/ogg\n", `t.yml:11: media.tts.http.headers.accept: is set by callcore and cannot be configured`},
+		{base + "media:\n  tts:\n    http:\n      headers:\n        \"X Bad\": s3cret\n", `t.yml:11: media.tts.http.headers."X Bad": header names must be HTTP tokens`},
+		{base + "media:\n  tts:\n    http:\n      headers:\n        X-Key: \"s3cret\\r\\nX-Evil: 1\"\n", `t.yml:11: media.tts.http.headers.X-Key: must not contain control characters`},
+		{base + "media:\n  tts:\n    http:\n      headers:\n        X-Key: a\n        X-Key: b\n", `t.yml:12: media.tts.http.headers.X-Key: duplicate key (first on line 11)`},
+		{base + "media:\n  tts:\n    http:\n      headers: [Authorization]\n", `t.yml:10: media.tts.http.headers: expected a mapping, got a list`},
+		{base + "media:\n  tts:\n    http:\n      headers: {X-Key: {a: b}}\n", `t.yml:10: media.tts.http.headers.X-Key: expected a string, got a mapping`},
+		{base + "media:\n  tts:\n    http:\n      headers: {[a]: b}\n", `t.yml:10: media.tts.http.headers: keys must be plain strings, got a list`},
+		{base + "media: {tts: {http: {timeout: 0s}}}\n", `t.yml:7: media.tts.http.timeout: must be between 1s and 5m0s (got 0s)`},
+		{base + "media: {tts: {http: {timeout: 10m}}}\n", `t.yml:7: media.tts.http.timeout: must be between 1s and 5m0s (got 10m0s)`},
+		{base + "media: {tts: {http: {timeout: soon}}}\n", `t.yml:7: media.tts.http.timeout: invalid duration "soon"`},
+		{base + "media: {tts: {voice: Joanna}}\n", `t.yml:7: media.tts.voice: unknown key (want one of: engine, http)`},
+		{base + "media: {tts: {http: {token: x}}}\n", `t.yml:7: media.tts.http.token: unknown key (want one of: url, headers, timeout)`},
+		{base + "media: {tts: espeak}\n", `t.yml:7: media.tts: expected a mapping, got a single value`},
+	}
+	for _, tt := range bad {
+		_, err := Parse("t.yml", []byte(tt.yml))
+		require.Error(t, err, tt.yml)
+		require.Contains(t, err.Error(), tt.want, tt.yml)
+		require.NotContains(t, err.Error(), "s3cret")
+	}
+
+	// The http keys may be set while espeak is the engine, to switch with
+	// one line; an empty header map is allowed.
+	cfg, err := Parse("t.yml", []byte(base+"media:\n  espeak: /opt/espeak-ng\n  tts:\n    engine: espeak\n    http:\n      url: http://127.0.0.1:5002/tts\n      headers: {}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "/opt/espeak-ng", cfg.Media.Espeak)
+	require.Equal(t, TTS{Engine: TTSEngineEspeak, HTTP: TTSHTTP{URL: "http://127.0.0.1:5002/tts", Headers: map[string]Secret{}, Timeout: DefaultTTSHTTPTimeout}}, cfg.Media.TTS)
+	cfg, err = Parse("t.yml", []byte(base+"media: {tts: {engine: http, http: {url: \"http://tts:5002/api/tts\", headers: {X-Api-Key: \"k\\tv\"}}}}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "k\tv", cfg.Media.TTS.HTTP.Headers["X-Api-Key"].Reveal(), "a tab is allowed in a header value")
 }

@@ -128,6 +128,8 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 			d.decode(child, item, s.Index(i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		d.mapOf(path, n, v)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(path, n.Line, "expected a string, got %s", kindName(n))
@@ -141,6 +143,16 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Bool:
+		// YAML 1.2 booleans only: "yes"/"on" are refused rather than guessed.
+		switch strings.TrimSpace(n.Value) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(path, n.Line, "expected true or false, got %s", quote(n.Value))
+		}
 	default:
 		d.fail(path, n.Line, "internal error: unsupported field type %s", v.Type())
 	}
@@ -190,6 +202,43 @@ func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
 		d.lines[child] = k.Line
 		d.decode(child, val, v.Field(idx))
 	}
+}
+
+// mapOf stores a YAML mapping into a map with string keys (free-form
+// names such as HTTP headers), rejecting duplicate and non-string keys.
+func (d *decoder) mapOf(path string, n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, n.Line, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	if v.Type().Key().Kind() != reflect.String {
+		d.fail(path, n.Line, "internal error: unsupported map key type %s", v.Type().Key())
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.AliasNode || k.Anchor != "" {
+			d.fail(path, k.Line, "anchors and aliases are not supported")
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			d.fail(path, k.Line, "keys must be plain strings, got %s", kindName(k))
+			continue
+		}
+		child := joinPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.fail(child, k.Line, "duplicate key (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.lines[child] = k.Line
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(child, val, elem)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+	}
+	v.Set(m)
 }
 
 // joinPath appends a key to a path, quoting keys that are not plain

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzParse(f *testing.F) {
@@ -26,6 +27,7 @@ func FuzzParse(f *testing.F) {
 		base + "api: {listen: \":0\", body_limit: 2KiB, timestamp_window: 1s}\n",
 		base + "media: {rtp_ports: \"1024-65535\"}\nops: {listen: \"\"}\n",
 		base + "store: {redis_url: \"redis://:pw@h:1/2\"}\n",
+		base + "media: {tts: {engine: http, http: {url: \"http://t/x\", headers: {A: b, A: c}, timeout: 2s}}}\n",
 		base + "---\na: 1\n",
 		"a: &x [*x, *x]\n",
 		"node:\n\tid: x\n",
@@ -64,6 +66,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("rtp ports %v", cfg.Media.RTPPorts)
 		case cfg.Billing.Currency == "" || cfg.Log.Level == "" || cfg.Log.Format == "" || cfg.PSTN.Gateway == "":
 			t.Fatalf("defaults missing: %+v", cfg)
+		case cfg.Media.TTS.Engine != TTSEngineEspeak && cfg.Media.TTS.Engine != TTSEngineHTTP,
+			cfg.Media.TTS.Engine == TTSEngineHTTP && cfg.Media.TTS.HTTP.URL == "",
+			cfg.Media.TTS.HTTP.Timeout < time.Second:
+			t.Fatalf("tts %+v", cfg.Media.TTS)
 		}
 		for _, a := range cfg.Apps {
 			if a.Key == "" || a.Secret == "" || a.CallbackURL == "" {

@@ -27,8 +27,10 @@ const (
 	DefaultRTPPortMin      = 20000 // media.rtp_ports default: 20000-29999
 	DefaultRTPPortMax      = 29999
 	DefaultRealm           = "callcore"
-	DefaultRTPTimeout      = 30 * time.Second
+	DefaultRTPTimeout      = 60 * time.Second
 	DefaultEspeak          = "espeak-ng"
+	DefaultTTSEngine       = TTSEngineEspeak
+	DefaultTTSHTTPTimeout  = 10 * time.Second
 	DefaultFetchTimeout    = 10 * time.Second
 	DefaultFetchMaxBytes   = 10 * MiB
 	DefaultCacheBytes      = 64 * MiB
@@ -184,6 +186,7 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 		c.Media.Espeak = DefaultEspeak
 	}
 	duration("media.fetch_timeout", &c.Media.FetchTimeout, DefaultFetchTimeout, time.Second, 5*time.Minute)
+	errs = append(errs, c.Media.TTS.normalize(present)...)
 	size("media.fetch_max_bytes", &c.Media.FetchMaxBytes, DefaultFetchMaxBytes, 1*KiB, 1*GiB)
 	size("media.cache_bytes", &c.Media.CacheBytes, DefaultCacheBytes, 1*MiB, 16*GiB)
 	duration("calls.dial_timeout", &c.Calls.DialTimeout, DefaultDialTimeout, time.Second, 10*time.Minute)
@@ -193,6 +196,19 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 		c.Calls.MaxTTSChars = DefaultMaxTTSChars
 	} else if c.Calls.MaxTTSChars < 1 || c.Calls.MaxTTSChars > 4000 {
 		bad("calls.max_tts_chars", "must be between 1 and 4000 (got %d)", c.Calls.MaxTTSChars)
+	}
+	duration("recordings.max_duration", &c.Recordings.MaxDuration, DefaultMaxDuration, time.Second, 24*time.Hour)
+	switch c.Recordings.Channels {
+	case "":
+		c.Recordings.Channels = "mono"
+	case "mono", "split":
+	default:
+		bad("recordings.channels", "must be mono or split (got %s)", quote(c.Recordings.Channels))
+	}
+	if e := c.Recordings.S3Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("recordings.s3_endpoint", "must be an http(s) URL (got %s)", quote(e))
+		}
 	}
 	if (c.PSTN.Username == "") != (c.PSTN.Password == "") {
 		bad("pstn.password", "pstn.username and pstn.password go together")
@@ -412,6 +428,52 @@ func checkHTTPURL(s, shape string) string {
 		return "must not have a fragment"
 	}
 	return ""
+}
+
+// ttsReservedHeaders are set by the HTTP TTS engine itself.
+var ttsReservedHeaders = map[string]bool{
+	"content-type": true, "accept": true, "content-length": true, "host": true, "connection": true, "transfer-encoding": true,
+}
+
+// normalize applies the defaults of media.tts and validates it. Header
+// values and the URL are never echoed: they may hold credentials.
+func (t *TTS) normalize(present func(path string) bool) []fieldError {
+	var errs []fieldError
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fieldError{path, fmt.Sprintf(format, args...)})
+	}
+	switch t.Engine {
+	case "":
+		t.Engine = DefaultTTSEngine
+	case TTSEngineEspeak, TTSEngineHTTP:
+	default:
+		bad("media.tts.engine", "must be espeak or http (got %s)", quote(t.Engine))
+	}
+	switch {
+	case t.HTTP.URL == "" && t.Engine == TTSEngineHTTP:
+		bad("media.tts.http.url", "required when media.tts.engine is http")
+	case t.HTTP.URL != "":
+		if reason := checkHTTPURL(t.HTTP.URL, "an absolute http(s) URL"); reason != "" {
+			bad("media.tts.http.url", "%s", reason)
+		}
+	}
+	for name, value := range t.HTTP.Headers {
+		path := joinPath("media.tts.http.headers", name)
+		switch {
+		case !isToken(name):
+			bad(path, "header names must be HTTP tokens")
+		case ttsReservedHeaders[strings.ToLower(name)]:
+			bad(path, "is set by callcore and cannot be configured")
+		case strings.ContainsFunc(value.Reveal(), func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7F }):
+			bad(path, "must not contain control characters")
+		}
+	}
+	if !present("media.tts.http.timeout") {
+		t.HTTP.Timeout = DefaultTTSHTTPTimeout
+	} else if t.HTTP.Timeout < time.Second || t.HTTP.Timeout > 5*time.Minute {
+		bad("media.tts.http.timeout", "must be between %v and %v (got %v)", time.Second, 5*time.Minute, t.HTTP.Timeout)
+	}
+	return errs
 }
 
 // checkBaseURL validates api.base_url.

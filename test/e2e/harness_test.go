@@ -172,6 +172,8 @@ type nodeOptions struct {
 	RTPTimeout time.Duration
 	// TrunkACL is sip.trunk_acl; default empty (any source).
 	TrunkACL []string
+	// S3Endpoint is recordings.s3_endpoint (path style); default none.
+	S3Endpoint string
 }
 
 // node starts a callcore node on free ports with its callbacks going to b
@@ -212,6 +214,7 @@ sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1", trunk_acl: %s}
 media: {rtp_ports: "%d-%d", rtp_timeout: %s}
 pstn:  {gateway: %q}
 calls: {dial_timeout: 10s}
+recordings: {dir: %q, s3_endpoint: %q, s3_path_style: true}
 billing: {currency: EUR}
 log:   {level: debug}
 apps:
@@ -223,7 +226,7 @@ apps:
     callback_connect_timeout: 1s
     numbers: [%q]
     users: %s
-`, yamlList(o.TrunkACL), rtp, rtp+199, o.RTPTimeout, o.Gateway, appKey, appSecret, o.CallbackURL, o.FallbackURL, o.CallbackTimeout, did, usersYAML)
+`, yamlList(o.TrunkACL), rtp, rtp+199, o.RTPTimeout, o.Gateway, t.TempDir(), o.S3Endpoint, appKey, appSecret, o.CallbackURL, o.FallbackURL, o.CallbackTimeout, did, usersYAML)
 	cfg, err := config.Parse("e2e.yml", []byte(y))
 	require.NoError(t, err)
 	a, err := app.New(cfg, app.Options{Logger: testLogger(t)})

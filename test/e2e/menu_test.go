@@ -14,7 +14,7 @@ import (
 // (menu confirm) then a PIN, the PIE carries the sequence and its reply is
 // executed — with digits sent as RFC 4733 and as SIP INFO.
 func TestIVRTwoLevels(t *testing.T) {
-	for _, mode := range []phone.DTMFMode{phone.DTMFRFC4733, phone.DTMFInfo} {
+	for _, mode := range []phone.DTMFMode{phone.DTMFRFC4733, phone.DTMFInfo, phone.DTMFInfoPlain, phone.DTMFInBand} {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)

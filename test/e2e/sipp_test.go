@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcore/callcore/test/phone"
@@ -141,9 +143,19 @@ func TestSippRFC4733DigitsFromPcap(t *testing.T) {
 	b.on("pie", `{"action":{"name":"hangup"}}`)
 	n := node(t, b, "")
 	dir := t.TempDir()
-	pkts, at := rfc4733Packets(t, "4711", 101)
-	for i := range at {
-		at[i] += 500 * time.Millisecond // barge into the prompt
+	// sipp replays from the first packet on: one second of silence (PCMU)
+	// comes first, so the digits barge into the prompt once the menu runs.
+	var pkts [][]byte
+	var at []time.Duration
+	for i := range 50 {
+		b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == 0, PayloadType: 0, SequenceNumber: uint16(3950 + i),
+			Timestamp: uint32(152000 + 160*i), SSRC: 0x4733}, Payload: bytes.Repeat([]byte{0xFF}, 160)}).Marshal()
+		require.NoError(t, err)
+		pkts, at = append(pkts, b), append(at, time.Duration(i)*20*time.Millisecond)
+	}
+	ev, evAt := rfc4733Packets(t, "4711", 101)
+	for i := range evAt {
+		pkts, at = append(pkts, ev[i]), append(at, time.Second+evAt[i])
 	}
 	writePCAP(t, filepath.Join(dir, "dtmf.pcap"), pkts, at)
 	done := runSippIn(t, dir, n.SIPAddr(), "-sf", abs(t, "testdata/uac_dtmf_pcap.xml"), "-s", did,

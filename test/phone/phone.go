@@ -129,7 +129,7 @@ func newPhone(t testing.TB, opts Options) (*Phone, error) {
 	switch opts.DTMFMode {
 	case DTMFDefault:
 		opts.DTMFMode = DTMFRFC4733
-	case DTMFRFC4733, DTMFInfo:
+	case DTMFRFC4733, DTMFInfo, DTMFInfoPlain, DTMFInBand:
 	default:
 		return nil, fmt.Errorf("unknown DTMF mode %d", int(opts.DTMFMode))
 	}
