@@ -3,9 +3,9 @@
 // text-to-speech (espeak-ng or an HTTP service), WAV and MP3 files and
 // generated hold music, a two-leg bridge and RTP inactivity detection.
 //
-// It imports only the standard library, github.com/pion/rtp, Prometheus and
-// github.com/hajimehoshi/go-mp3; it knows nothing of SIP or of the call
-// state machine.
+// It imports only the standard library, github.com/pion/rtp,
+// github.com/pion/rtcp, Prometheus and github.com/hajimehoshi/go-mp3; it
+// knows nothing of SIP or of the call state machine.
 //
 // # Engine and sessions
 //
@@ -15,9 +15,10 @@
 // gets its session from Engine.Answer(ctx, offer), which returns the SDP
 // answer; an outbound leg from Engine.Offer(ctx) followed by
 // Session.SetRemote(answer). A re-INVITE or UPDATE goes to Session.Reoffer.
-// Each Session owns one UDP socket (an even port of the range; the odd one
-// above is left for RTCP, which is not implemented) and one read goroutine.
-// Close is idempotent and returns the port to the allocator, which
+// Each Session owns two UDP sockets, an even port of the range for RTP and
+// the odd one above it for RTCP, with one read goroutine each (and a third,
+// the 20 ms media clock, while taps are installed). Close is idempotent,
+// sends an RTCP BYE and returns the port to the allocator, which
 // quarantines it for a short while before reuse.
 //
 // # Offer/answer (RFC 3264)
@@ -47,13 +48,49 @@
 // Received events appear once each on Digits (lost or repeated end packets
 // do not matter); InjectDigit adds digits from SIP INFO to the same channel.
 //
+// # Receiving: in-band DTMF, taps, jitter buffer
+//
+// With Options.InbandDTMF (on in DefaultOptions) a DTMFDetector (Goertzel
+// filters, ITU-T Q.24 acceptance: level, twist, relative peak, energy
+// share, second harmonic, duration and pause) finds DTMF tones in the
+// decoded received audio and reports them on Digits. From the first
+// RFC 4733 event the session receives, in-band detection is off; an event
+// that follows an in-band report of the same digit within 1 s is the same
+// key press and is not reported again.
+//
+// Session.Tap calls a function every 20 ms with 160 samples of received
+// audio and of sent audio (for recording, answering-machine detection,
+// streaming). The received audio is played out of a JitterBuffer: placed by
+// RTP timestamp (reordering, duplicates), with an adaptive delay (40 ms,
+// growing with the measured jitter to 200 ms, shrinking slowly) and
+// concealment of lost frames (the previous frame at half, then a quarter
+// level, then silence). The sent audio is what Play, in-band SendDTMF and
+// a bridge sent, decoded. The clock goroutine runs only while a tap is
+// installed.
+//
+// # RTCP and call quality
+//
+// Each session sends RTCP (RFC 3550) to the peer's RTP port + 1: an SR when
+// it sent RTP since its previous report, else an RR, with a report block
+// about the peer's stream and an SDES CNAME, every Options.RTCPInterval
+// (5 s, randomised ±50%, the first after about 1 s), and a BYE on Close.
+// It parses the peer's SRs and RRs, also when multiplexed on the RTP port,
+// for the peer's view of our stream and the round-trip time. Session.Stats
+// has the figures. When a session closes, its packet loss ratio, jitter and
+// RTT go to the callcore_media_session_* histograms and to one INFO log
+// line; callcore_media_send_lateness_seconds measures how late each paced
+// packet left after its 20 ms slot.
+//
 // # Bridge
 //
 // Engine.Bridge relays RTP between two sessions as it arrives, transcoding
 // PCMU<->PCMA when the legs differ and passing telephone-events through with
 // the receiving leg's payload type. A Play (or SendDTMF) on a bridged
 // session temporarily replaces what that leg hears; the relay resumes when
-// it returns.
+// it returns. Relaying as packets arrive is what a B2BUA normally does (the
+// endpoints' jitter buffers absorb the jitter of both network legs); with
+// Options.BridgeJitterBuffer each direction is instead played out through
+// the receiving session's jitter buffer on its 20 ms clock.
 //
 // # Sources
 //
@@ -88,6 +125,7 @@
 //
 // # Timeout
 //
-// Session.Timeout is closed when no RTP arrived for Options.RTPTimeout while
-// the session had its remote description and was not on hold.
+// Session.Timeout is closed when no RTP arrived for Options.RTPTimeout
+// (DefaultRTPTimeout, 60 s, in DefaultOptions) while the session had its
+// remote description and was not on hold.
 package media

@@ -66,7 +66,7 @@ var (
 type FetchError struct {
 	URL    string // redacted URL
 	Status int    // HTTP status code, 0 when no response arrived
-	Reason string // bounded metric label: status, timeout, network, too_large, not_wav, bad_wav
+	Reason string // bounded metric label: invalid_url, status, timeout, network, too_large, not_wav (neither WAV nor MP3), unsupported, bad_wav, bad_mp3
 	Err    error  // underlying cause
 }
 

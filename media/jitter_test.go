@@ -402,3 +402,70 @@ func TestJitterBufferOptions(t *testing.T) {
 	j.Reset()
 	require.Equal(t, FrameSilence, j.Pop(out, time.Second))
 }
+
+// FuzzJitterBuffer drives the buffer with arbitrary packets (SSRC,
+// timestamp, size, arrival) and ticks: it must not panic, and every frame
+// it returns is a full frame of samples that were pushed (or concealment).
+func FuzzJitterBuffer(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
+	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0x80, 0x10, 0x20, 0x30, 0xFF, 0, 0xFF, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j := NewJitterBuffer(JitterBufferOptions{})
+		out := make([]int16, FrameSamples)
+		var now time.Duration
+		for len(data) >= 6 {
+			op, ts, size := data[0], uint32(data[1])<<24|uint32(data[2])<<16|uint32(data[3])<<8, int(data[4])*8
+			data = data[6:]
+			now += time.Duration(data0(data)) * time.Millisecond
+			switch op % 4 {
+			case 0, 1:
+				pcm := make([]int16, size)
+				for i := range pcm {
+					pcm[i] = 1000
+				}
+				j.Push(uint32(op>>4), ts, op&8 != 0, pcm, now)
+			default:
+				st := j.Pop(out, now)
+				for _, v := range out {
+					switch st {
+					case FrameAudio:
+						if v != 0 && v != 1000 {
+							t.Fatalf("audio sample %d", v)
+						}
+					case FrameSilence:
+						if v != 0 {
+							t.Fatalf("silence sample %d", v)
+						}
+					}
+				}
+			}
+		}
+		st := j.Stats()
+		if st.Delay < DefaultJitterMinDelay || st.Delay > DefaultJitterMaxDelay {
+			t.Fatalf("delay %v out of bounds", st.Delay)
+		}
+	})
+}
+
+func data0(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0] % 50
+}
+
+// BenchmarkJitterBuffer is one 20 ms packet in and one frame out.
+func BenchmarkJitterBuffer(b *testing.B) {
+	j := NewJitterBuffer(JitterBufferOptions{})
+	pcm := make([]int16, FrameSamples)
+	out := make([]int16, FrameSamples)
+	var ts uint32
+	var now time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		j.Push(1, ts, false, pcm, now)
+		j.Pop(out, now)
+		ts += FrameSamples
+		now += FrameDuration
+	}
+}

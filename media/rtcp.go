@@ -81,8 +81,10 @@ func (s *Session) startRTCP(conn *net.UDPConn) {
 	go s.rtcpLoop()
 }
 
-// jitterInterval returns the interval d randomised to [0.5, 1.5)·d.
+// jitterInterval returns the interval d randomised to [0.5, 1.5)·d (at
+// least a millisecond).
 func jitterInterval(d time.Duration) time.Duration {
+	d = max(d, time.Millisecond)
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 

@@ -60,10 +60,11 @@ type mediaClock struct {
 // installed; they are called in the order they were installed.
 //
 // fn runs on one media goroutine per session, must not block and must not
-// keep the slices. remove is idempotent and may be called from fn; after
-// it returns fn is not called again, except for a call already in progress
-// on the media goroutine when remove runs on another goroutine. After
-// Close, fn is not called. Tap on a closed session installs nothing.
+// keep the slices. remove is idempotent and may be called from fn (so may
+// Close: neither waits for the media goroutine). Once remove or Close has
+// returned, fn is not called again, except that a call already in progress
+// on the media goroutine when remove or Close ran on another goroutine
+// completes. Tap on a closed session installs nothing.
 func (s *Session) Tap(fn func(rx, tx []int16)) (remove func()) {
 	t := &tapEntry{fn: fn}
 	s.tapMu.Lock()
@@ -152,6 +153,9 @@ func (s *Session) clockLoop(start time.Duration) {
 		if !s.needClockLocked() {
 			s.clockRunning = false
 			s.jbOn.Store(false)
+			s.txMu.Lock()
+			s.tx.capture.active = false
+			s.txMu.Unlock()
 			s.tapMu.Unlock()
 			return
 		}
@@ -196,6 +200,7 @@ type txCapture struct {
 	anchorPos int64
 	anchorTS  uint32
 	anchored  bool
+	active    bool // the clock runs; nothing is stored otherwise
 	pcm       [FrameSamples]int16
 }
 
@@ -203,12 +208,16 @@ func (c *txCapture) reset(pos int64) {
 	clear(c.ring[:])
 	c.readPos = pos
 	c.anchored = false
+	c.active = true
 }
 
 // write stores pcm sent for the slot starting at sample pos. Audio outside
 // the ring's window (older than what was read, or too far ahead) is
 // dropped.
 func (c *txCapture) write(pos int64, pcm []int16) {
+	if !c.active {
+		return
+	}
 	for i, v := range pcm {
 		p := pos + int64(i)
 		if p >= c.readPos && p < c.readPos+txCaptureSamples {
@@ -220,6 +229,9 @@ func (c *txCapture) write(pos int64, pcm []int16) {
 // writeRelay stores one relayed G.711 payload with our timestamp ts, sent
 // at now.
 func (c *txCapture) writeRelay(payload []byte, alaw bool, ts uint32, talkspurt bool, now time.Duration) {
+	if !c.active {
+		return
+	}
 	at := toSamples(now)
 	pos := c.anchorPos + int64(int32(ts-c.anchorTS))
 	if talkspurt || !c.anchored || pos < at-3*FrameSamples || pos > at+3*FrameSamples {

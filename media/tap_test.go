@@ -246,33 +246,43 @@ func TestTapTickDoesNotAllocate(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
-// BenchmarkReceivePacketTapInband is the receive path of one 20 ms audio
-// packet with a tap installed (decode, jitter buffer) and in-band DTMF
-// detection on, fed with speech-like audio.
-func BenchmarkReceivePacketTapInband(b *testing.B) {
-	e, _ := newTestEngine(b, nil)
-	s, _, err := e.Answer(context.Background(), offerPCMUFirst)
-	require.NoError(b, err)
-	defer s.Close()
-	defer s.Tap(func(rx, tx []int16) {})()
+// BenchmarkReceivePath is the receive path of one 20 ms audio packet of
+// speech-like audio: plain (no tap, no in-band detection), with in-band
+// DTMF detection, with a tap installed (decode into the jitter buffer), and
+// with both.
+func BenchmarkReceivePath(b *testing.B) {
 	audio := music(3, time.Second, []float64{1, 0.5, 0.3})
 	payloads := make([][]byte, len(audio)/FrameSamples)
 	for i := range payloads {
 		payloads[i] = make([]byte, FrameSamples)
 		EncodeULaw(payloads[i], audio[i*FrameSamples:(i+1)*FrameSamples])
 	}
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7}}
-	buf := make([]byte, 12+FrameSamples)
-	from := netip.MustParseAddrPort("192.0.2.10:49170")
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		pkt.SequenceNumber++
-		pkt.Timestamp += FrameSamples
-		pkt.Payload = payloads[i%len(payloads)]
-		i++
-		n, _ := pkt.MarshalTo(buf)
-		s.handlePacket(buf[:n], from)
+	for _, tc := range []struct {
+		name        string
+		inband, tap bool
+	}{{"plain", false, false}, {"inband", true, false}, {"tap", false, true}, {"tap+inband", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e, _ := newTestEngine(b, func(o *Options) { o.InbandDTMF = tc.inband })
+			s, _, err := e.Answer(context.Background(), offerPCMUFirst)
+			require.NoError(b, err)
+			defer s.Close()
+			if tc.tap {
+				defer s.Tap(func(rx, tx []int16) {})()
+			}
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7}}
+			buf := make([]byte, 12+FrameSamples)
+			from := netip.MustParseAddrPort("192.0.2.10:49170")
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				pkt.SequenceNumber++
+				pkt.Timestamp += FrameSamples
+				pkt.Payload = payloads[i%len(payloads)]
+				i++
+				n, _ := pkt.MarshalTo(buf)
+				s.handlePacket(buf[:n], from)
+			}
+		})
 	}
 }
 
