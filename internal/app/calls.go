@@ -47,6 +47,8 @@ func (a *App) newCallCore() error {
 		}
 		mopts.TTS.Engine = synth
 	}
+	mopts.InbandDTMF = cfg.Media.InbandDTMF
+	mopts.BridgeJitterBuffer = cfg.Media.BridgeJitterBuffer
 	mopts.Logger = a.log.With("component", "media")
 	mopts.Registerer = a.registry
 	eng, err := media.NewEngine(mopts)

@@ -118,6 +118,14 @@ type Media struct {
 	CacheBytes ByteSize `yaml:"cache_bytes"`
 	// TTS chooses the text-to-speech engine.
 	TTS TTS `yaml:"tts"`
+	// InbandDTMF detects DTMF tones in the received audio (Goertzel) for
+	// peers that send no telephone-event; switched off for a call once
+	// RFC 4733 events arrive. Default true.
+	InbandDTMF bool `yaml:"inband_dtmf"`
+	// BridgeJitterBuffer plays bridged audio out through a jitter buffer
+	// on a 20 ms clock instead of relaying packets as they arrive. Default
+	// false (a B2BUA's usual pass-through; the phones have their own).
+	BridgeJitterBuffer bool `yaml:"bridge_jitter_buffer"`
 }
 
 // TTS engines.

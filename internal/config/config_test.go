@@ -30,7 +30,7 @@ func TestLoadExample(t *testing.T) {
 		SIP:  SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: DefaultRealm},
 		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: DefaultRTPTimeout, Espeak: DefaultEspeak,
 			FetchTimeout: DefaultFetchTimeout, FetchMaxBytes: DefaultFetchMaxBytes, CacheBytes: DefaultCacheBytes,
-			TTS: TTS{Engine: TTSEngineEspeak, HTTP: TTSHTTP{Timeout: DefaultTTSHTTPTimeout}}},
+			TTS: TTS{Engine: TTSEngineEspeak, HTTP: TTSHTTP{Timeout: DefaultTTSHTTPTimeout}}, InbandDTMF: true},
 		Store:      Store{RedisURL: ""},
 		PSTN:       PSTN{Gateway: "sip:127.0.0.1:5070"},
 		Calls:      Calls{DialTimeout: DefaultDialTimeout, MaxDuration: DefaultMaxDuration, RecordTTL: DefaultRecordTTL, MaxTTSChars: DefaultMaxTTSChars},
@@ -66,7 +66,8 @@ func TestLoadGood(t *testing.T) {
 		Media: Media{RTPPorts: PortRange{Min: 20000, Max: 20999}, RTPTimeout: 45 * time.Second, Espeak: "/usr/bin/espeak-ng",
 			FilesDir: "/var/lib/callcore/prompts", FetchTimeout: 5 * time.Second, FetchMaxBytes: 2 * MiB, CacheBytes: 128 * MiB,
 			TTS: TTS{Engine: TTSEngineHTTP, HTTP: TTSHTTP{URL: "https://tts.example.com/v1/synthesize?model=neural",
-				Headers: map[string]Secret{"Authorization": "Bearer hunter2-tts", "X-Voice-Style": "calm"}, Timeout: 20 * time.Second}}},
+				Headers: map[string]Secret{"Authorization": "Bearer hunter2-tts", "X-Voice-Style": "calm"}, Timeout: 20 * time.Second}},
+			InbandDTMF: true},
 		Store:      Store{RedisURL: "redis://:hunter2-redis@127.0.0.1:6379/0"},
 		PSTN:       PSTN{Gateway: "sips:trunk@gw.example.com:5061;transport=tls", Username: "trunk-user", Password: "hunter2-trunk"},
 		Calls:      Calls{DialTimeout: 30 * time.Second, MaxDuration: 2 * time.Hour, RecordTTL: 24 * time.Hour, MaxTTSChars: 1000},
@@ -104,7 +105,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 	require.Equal(t, SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: "callcore"}, cfg.SIP)
 	require.Equal(t, Media{RTPPorts: PortRange{Min: 20000, Max: 29999}, RTPTimeout: 60 * time.Second, Espeak: "espeak-ng",
 		FetchTimeout: 10 * time.Second, FetchMaxBytes: 10 * MiB, CacheBytes: 64 * MiB,
-		TTS: TTS{Engine: "espeak", HTTP: TTSHTTP{Timeout: 10 * time.Second}}}, cfg.Media)
+		TTS: TTS{Engine: "espeak", HTTP: TTSHTTP{Timeout: 10 * time.Second}}, InbandDTMF: true}, cfg.Media)
 	require.Equal(t, Calls{DialTimeout: time.Minute, MaxDuration: 4 * time.Hour, RecordTTL: time.Hour, MaxTTSChars: 600}, cfg.Calls)
 	require.Equal(t, 5*time.Second, cfg.Apps[0].CallbackTimeout)
 	require.Equal(t, 2*time.Second, cfg.Apps[0].CallbackConnectTimeout)
@@ -662,4 +663,11 @@ func TestTTSKeys(t *testing.T) {
 	cfg, err = Parse("t.yml", []byte(base+"media: {tts: {engine: http, http: {url: \"http://tts:5002/api/tts\", headers: {X-Api-Key: \"k\\tv\"}}}}\n"))
 	require.NoError(t, err)
 	require.Equal(t, "k\tv", cfg.Media.TTS.HTTP.Headers["X-Api-Key"].Reveal(), "a tab is allowed in a header value")
+}
+
+func TestMediaSwitches(t *testing.T) {
+	cfg, err := Parse("t.yml", []byte(base+"media: {inband_dtmf: false, bridge_jitter_buffer: true}\n"))
+	require.NoError(t, err)
+	require.False(t, cfg.Media.InbandDTMF)
+	require.True(t, cfg.Media.BridgeJitterBuffer)
 }

@@ -192,6 +192,9 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 	duration("calls.dial_timeout", &c.Calls.DialTimeout, DefaultDialTimeout, time.Second, 10*time.Minute)
 	duration("calls.max_duration", &c.Calls.MaxDuration, DefaultMaxDuration, time.Second, DefaultMaxDuration)
 	duration("calls.record_ttl", &c.Calls.RecordTTL, DefaultRecordTTL, time.Minute, 30*24*time.Hour)
+	if !present("media.inband_dtmf") {
+		c.Media.InbandDTMF = true
+	}
 	if !present("calls.max_tts_chars") {
 		c.Calls.MaxTTSChars = DefaultMaxTTSChars
 	} else if c.Calls.MaxTTSChars < 1 || c.Calls.MaxTTSChars > 4000 {
