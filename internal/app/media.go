@@ -39,7 +39,7 @@ func (m mediaAdapter) Prompt(ctx context.Context, p svaml.Prompt, locale string)
 	a, err := m.prompt(ctx, p, locale)
 	if err != nil && (errors.Is(err, media.ErrUnknownLocale) || errors.Is(err, media.ErrInvalidSSML) ||
 		errors.Is(err, media.ErrUnsupportedAudio) || errors.Is(err, media.ErrInvalidMP3)) {
-		return nil, fmt.Errorf("%w: %w", call.ErrInvalidPrompt, err)
+		return nil, fmt.Errorf("%w: %w", call.ErrInvalidSVAML, err)
 	}
 	return a, err
 }

@@ -30,7 +30,7 @@ func (r *recordings) Start(_ context.Context, req call.RecordingRequest) (call.R
 	o := req.Options
 	format, err := record.ParseFormat(o.Format)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", call.ErrInvalidSVAML, err)
 	}
 	dopts := r.dest
 	dopts.AppKey = req.AppKey
@@ -38,7 +38,7 @@ func (r *recordings) Start(_ context.Context, req call.RecordingRequest) (call.R
 	dopts.Logger = log
 	dest, err := record.ParseDestination(o.DestinationURL, o.Credentials, dopts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", call.ErrInvalidSVAML, err)
 	}
 	ch := r.channels
 	if o.Channels != "" {

@@ -38,7 +38,7 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			if errors.Is(err, errUnsupported) || errors.Is(err, ErrInvalidPrompt) {
+			if errors.Is(err, errUnsupported) || errors.Is(err, ErrInvalidSVAML) {
 				// SVAML the node cannot carry out: a clear end, never a
 				// silent success.
 				c.log.Error("svaml instruction cannot be carried out; ending the call", "err", err)

@@ -171,11 +171,11 @@ func TestStopRecordingAndNoNotifications(t *testing.T) {
 func TestRecordingWithBadDestinationEndsTheCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.recs.err = errors.New(`destinationUrl "azure://x": scheme not supported`)
+		e.recs.err = fmt.Errorf(`%w: destinationUrl "azure://x": scheme not supported`, ErrInvalidSVAML)
 		e.backend.on(events.KindICE, `{"instructions":[{"name":"startRecording","options":{"destinationUrl":"azure://x"}}],"action":{"name":"hangup"}}`)
 		e.inbound("+46701234567")
 		s := e.final("call-1")
-		require.Equal(t, events.ReasonGeneralError, s.Reason)
+		require.Equal(t, events.ReasonInvalidSVAMLAction, s.Reason)
 	})
 }
 
@@ -336,7 +336,7 @@ func TestConnectStreamServerDown(t *testing.T) {
 func TestInvalidPromptIsInvalidSVAML(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.media.promptErr = fmt.Errorf("%w: media: unknown TTS locale \"xx-YY\"", ErrInvalidPrompt)
+		e.media.promptErr = fmt.Errorf("%w: media: unknown TTS locale \"xx-YY\"", ErrInvalidSVAML)
 		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"say","text":"Hej","locale":"xx-YY"}],"action":{"name":"hangup"}}`)
 		e.inbound("+46701234567")
 		s := e.final("call-1")

@@ -204,11 +204,11 @@ type Recording interface {
 	Transcribe(ctx context.Context, locale string) (location string, err error)
 }
 
-// ErrInvalidPrompt wraps a Media.Prompt error caused by the prompt itself
-// (unknown locale, malformed SSML, audio in an unsupported format): the
-// SVAML asked for something that cannot be played, so the call ends with
-// INVALIDSVAMLACTION rather than GENERALERROR.
-var ErrInvalidPrompt = errors.New("invalid prompt")
+// ErrInvalidSVAML wraps an adapter error caused by the SVAML itself (an
+// unknown locale, malformed SSML, audio in an unsupported format, a
+// recording destination that is not supported or credentials that do not
+// parse): the call ends with INVALIDSVAMLACTION rather than GENERALERROR.
+var ErrInvalidSVAML = errors.New("invalid SVAML")
 
 // ErrTranscriptionUnavailable: the node has no speech recognizer.
 var ErrTranscriptionUnavailable = errors.New("transcription is not available: no speech recognizer is configured on this node")

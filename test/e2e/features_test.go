@@ -390,3 +390,28 @@ func decodeMonoWAV(t *testing.T, b []byte) []int16 {
 	t.Fatal("no data chunk")
 	return nil
 }
+
+// SVAML asking for what cannot be played or stored ends the call with
+// INVALIDSVAMLACTION, after a clear log line, instead of a silent fallback.
+func TestUnplayablePromptsAndBadDestinations(t *testing.T) {
+	for name, ins := range map[string]string{
+		"unknown locale":  `{"name":"say","text":"Hej","locale":"xx-YY"}`,
+		"malformed ssml":  `{"name":"playFiles","ids":["#ssml[<speak>Hello <break></speak>]"]}`,
+		"azure recording": `{"name":"startRecording","options":{"destinationUrl":"azure://container/x"}}`,
+		"bad credentials": `{"name":"startRecording","options":{"destinationUrl":"s3://bucket/","credentials":"only-a-key"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			b := newBackend(t)
+			b.on("ice", `{"instructions":[{"name":"answer"},`+ins+`],"action":{"name":"hangup"}}`)
+			n := node(t, b, "")
+			caller := phone.New(t, phone.Options{User: "alice"})
+			c, err := caller.Dial(ctx, "sip:"+did+"@"+n.SIPAddr(), phone.DialOptions{})
+			require.NoError(t, err)
+			ended(ctx, t, c)
+			assert.Equal(t, "INVALIDSVAMLACTION", b.want(ctx, "dice")["reason"])
+		})
+	}
+}
