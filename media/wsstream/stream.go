@@ -144,11 +144,6 @@ func Dial(ctx context.Context, o Options) (*Stream, error) {
 		m.failures.WithLabelValues(classify(err)).Inc()
 		return nil, err
 	}
-	m.active.Inc()
-	go func() {
-		<-s.done
-		m.active.Dec()
-	}()
 	return s, nil
 }
 
@@ -270,6 +265,9 @@ func dial(ctx context.Context, o Options, m *metrics) (*Stream, error) {
 	}
 	s.src = &source{s: s}
 
+	// The gauge goes down before Done is closed, so that it is exact once
+	// Close (or Done) has returned.
+	m.active.Inc()
 	var wg sync.WaitGroup
 	wg.Go(s.readLoop)
 	wg.Go(s.writeLoop)
@@ -277,6 +275,7 @@ func dial(ctx context.Context, o Options, m *metrics) (*Stream, error) {
 		wg.Wait()
 		_ = conn.CloseNow()
 		s.play.end()
+		m.active.Dec()
 		close(s.done)
 	}()
 	log.Info("wsstream connected", "sample_rate", rate, "version", version)
