@@ -3,6 +3,8 @@ package media
 import (
 	"math"
 	"sync"
+
+	"github.com/callcore/callcore/media/internal/dsp"
 )
 
 // Resampling to 8 kHz uses a windowed-sinc low-pass interpolator: every
@@ -29,7 +31,6 @@ var (
 func buildSincTable() {
 	n := sincZeroCrossings*sincResolution + 2
 	sincTable = make([]float32, n)
-	i0b := besselI0(kaiserBeta)
 	for i := range n {
 		u := float64(i) / sincResolution
 		if u > sincZeroCrossings {
@@ -39,25 +40,8 @@ func buildSincTable() {
 		if u != 0 {
 			s = math.Sin(math.Pi*u) / (math.Pi * u)
 		}
-		r := u / sincZeroCrossings
-		w := besselI0(kaiserBeta*math.Sqrt(1-r*r)) / i0b
-		sincTable[i] = float32(s * w)
+		sincTable[i] = float32(s * dsp.Kaiser(u/sincZeroCrossings, kaiserBeta))
 	}
-}
-
-// besselI0 is the zeroth-order modified Bessel function of the first kind
-// (power series), used by the Kaiser window.
-func besselI0(x float64) float64 {
-	sum, term := 1.0, 1.0
-	q := x * x / 4
-	for k := 1; k < 64; k++ {
-		term *= q / float64(k*k)
-		sum += term
-		if term < sum*1e-12 {
-			break
-		}
-	}
-	return sum
 }
 
 // kernelAt returns the tabulated windowed sinc at u zero-crossing units.

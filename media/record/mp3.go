@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/braheezy/shine-mp3/pkg/mp3"
+
+	"github.com/callcore/callcore/media/internal/dsp"
 )
 
 // MP3 output. The recorder's 8 kHz audio is upsampled ×3 to 24 kHz and
@@ -148,25 +150,11 @@ var upCoef = func() (c [mp3Up][upTaps]float32) {
 		if x != 0 {
 			sinc = math.Sin(2*math.Pi*fc*x) / (math.Pi * x)
 		}
-		r := x / mid
-		w := besselI0(beta*math.Sqrt(max(0, 1-r*r))) / besselI0(beta)
+		w := dsp.Kaiser(x/mid, beta)
 		c[i%mp3Up][i/mp3Up] = float32(mp3Up * sinc * w)
 	}
 	return c
 }()
-
-// besselI0 is the modified Bessel function of the first kind, order 0.
-func besselI0(x float64) float64 {
-	sum, term := 1.0, 1.0
-	for k := 1; k < 50; k++ {
-		term *= (x / (2 * float64(k))) * (x / (2 * float64(k)))
-		sum += term
-		if term < 1e-12*sum {
-			break
-		}
-	}
-	return sum
-}
 
 func (u *upsampler) push(x int16, out *[mp3Up]int16) {
 	u.pos--

@@ -1,6 +1,10 @@
 package wsstream
 
-import "math"
+import (
+	"math"
+
+	"github.com/callcore/callcore/media/internal/dsp"
+)
 
 // The 8 kHz <-> 16 kHz conversions use one linear-phase half-band FIR
 // low-pass (cut-off at 4 kHz, the Nyquist frequency of 8 kHz): 4×halfTaps-1
@@ -20,13 +24,11 @@ const (
 var oddTaps = func() [halfTaps]float32 {
 	var t [halfTaps]float32
 	k := float64(2*halfTaps - 1) // the outermost tap index
-	i0 := besselI0(halfKaiser)
 	var sum float64
 	for i := range halfTaps {
 		n := float64(2*i + 1)
 		sinc := math.Sin(math.Pi*n/2) / (math.Pi * n / 2)
-		r := n / (k + 1)
-		w := besselI0(halfKaiser*math.Sqrt(1-r*r)) / i0
+		w := dsp.Kaiser(n/(k+1), halfKaiser)
 		t[i] = float32(0.5 * sinc * w)
 		sum += 0.5 * sinc * w
 	}
@@ -36,20 +38,6 @@ var oddTaps = func() [halfTaps]float32 {
 	}
 	return t
 }()
-
-// besselI0 is the zeroth-order modified Bessel function of the first kind.
-func besselI0(x float64) float64 {
-	sum, term := 1.0, 1.0
-	q := x * x / 4
-	for k := 1; k < 64; k++ {
-		term *= q / float64(k*k)
-		sum += term
-		if term < sum*1e-12 {
-			break
-		}
-	}
-	return sum
-}
 
 // upsampler doubles the sample rate (8 -> 16 kHz): each input sample x[j]
 // gives x[j] itself and the half-band interpolation between x[j] and
