@@ -115,12 +115,10 @@ func (c *Call) amdAsync(l *leg) {
 		defer cancel()
 		defer r.remove()
 		notify := func(typ string, res events.AMD) {
-			n := &events.Notify{ID: c.snap.ID, Version: events.APIVersion, Custom: c.snap.Custom, Type: typ, AMD: &res}
+			// The analysis window may be over (ctx done): deliver anyway.
 			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.opts.TeardownTimeout)
 			defer dcancel()
-			if _, err := c.m.deps.Callbacks.Deliver(dctx, c.target, n, nil); err != nil {
-				c.log.Warn("amd notify not delivered", "type", typ, "err", err)
-			}
+			c.sendNotify(dctx, &events.Notify{Type: typ, AMD: &res})
 		}
 		decided := false
 		for {

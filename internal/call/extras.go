@@ -3,7 +3,6 @@ package call
 import (
 	"context"
 	"errors"
-	"net/url"
 	"sync"
 	"time"
 
@@ -144,7 +143,7 @@ func (c *Call) connectStream(ctx context.Context, a *svaml.ConnectStream) {
 			return
 		}
 		c.m.metrics.streams.WithLabelValues("connected").Inc()
-		c.log.Info("stream connected", "url", redactURL(req.URL))
+		c.log.Info("stream connected") // media/wsstream logs the endpoint, redacted
 		c.transition(ctx, InputConnected)
 		c.armMaxDuration(seconds(a.MaxDuration))
 		c.runStream(ctx, caller, st)
@@ -194,14 +193,4 @@ func (c *Call) runStream(ctx context.Context, caller *leg, st Stream) {
 			c.post(ctx, func() { c.end(ctx, c.answeredResult(), events.ReasonCalleeHangup) })
 		}
 	}()
-}
-
-// redactURL drops userinfo and query from a URL for logs.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid url>"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
 }

@@ -217,3 +217,13 @@ func (c *Call) wantDiCE() bool {
 	}
 	return true
 }
+
+// sendNotify delivers a Notify event (recording, AMD) to the app's callback
+// URL off the actor; the reply is ignored and a failure only logged. ID and
+// Custom never change after the call was created, so tasks may read them.
+func (c *Call) sendNotify(ctx context.Context, n *events.Notify) {
+	n.ID, n.Version, n.Custom = c.snap.ID, events.APIVersion, c.snap.Custom
+	if _, err := c.m.deps.Callbacks.Deliver(ctx, c.target, n, nil); err != nil {
+		c.log.Warn("notify not delivered", "type", n.Type, "err", err)
+	}
+}

@@ -147,12 +147,8 @@ func (c *Call) stopRecording(why string) {
 
 func (c *Call) finishRecording(ctx context.Context, a *activeRecording) {
 	notify := func(n *events.Notify) {
-		if !a.opts.NotificationEvents {
-			return
-		}
-		n.ID, n.Version, n.Custom = c.snap.ID, events.APIVersion, c.snap.Custom
-		if _, err := c.m.deps.Callbacks.Deliver(ctx, c.target, n, nil); err != nil {
-			c.log.Warn("recording notify not delivered", "type", n.Type, "err", err)
+		if a.opts.NotificationEvents {
+			c.sendNotify(ctx, n)
 		}
 	}
 	if err := a.rec.Stop(ctx); err != nil {
