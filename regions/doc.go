@@ -4,7 +4,7 @@
 // # Regions
 //
 // A [Region] is 2-10 characters of a-z and 0-9 ([Parse]). Sinch's regions
-// (reference §1) are predefined: euc1, use1, sae1, apse1 and apse2; any
+// (reference §1) are predefined: global, euc1, use1, sae1, apse1 and apse2; any
 // other well-formed id is allowed for self-hosted deployments.
 //
 // # Call ids

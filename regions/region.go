@@ -9,8 +9,11 @@ import (
 // [Parse] or use a predefined constant.
 type Region string
 
-// Sinch's regions (reference §1).
+// Sinch's regions (reference §1). Global is Sinch's region-less host
+// (calling.api.sinch.com), which redirects to a regional one; a callcore
+// deployment may use it as the id of a single, global region.
 const (
+	Global Region = "global" // Sinch's default host
 	EUC1  Region = "euc1"  // Europe
 	USE1  Region = "use1"  // North America
 	SAE1  Region = "sae1"  // South America
@@ -19,12 +22,12 @@ const (
 )
 
 // sinch lists Sinch's regions in reference order.
-var sinch = [...]Region{EUC1, USE1, SAE1, APSE1, APSE2}
+var sinch = [...]Region{Global, EUC1, USE1, SAE1, APSE1, APSE2}
 
 // ErrInvalidRegion is returned (wrapped) by Parse.
 var ErrInvalidRegion = errors.New("invalid region")
 
-// Sinch returns Sinch's regions: euc1, use1, sae1, apse1, apse2.
+// Sinch returns Sinch's regions: global, euc1, use1, sae1, apse1, apse2.
 func Sinch() []Region { return append([]Region(nil), sinch[:]...) }
 
 // Parse validates a region id: 2-10 characters of a-z and 0-9. Upper-case

@@ -24,10 +24,10 @@ func TestParse(t *testing.T) {
 }
 
 func TestSinch(t *testing.T) {
-	require.Equal(t, []regions.Region{"euc1", "use1", "sae1", "apse1", "apse2"}, regions.Sinch())
+	require.Equal(t, []regions.Region{"global", "euc1", "use1", "sae1", "apse1", "apse2"}, regions.Sinch())
 	s := regions.Sinch()
 	s[0] = "mutated"
-	require.Equal(t, regions.EUC1, regions.Sinch()[0], "Sinch returns a copy")
+	require.Equal(t, regions.Global, regions.Sinch()[0], "Sinch returns a copy")
 	for _, r := range regions.Sinch() {
 		require.True(t, r.IsSinch())
 	}
@@ -148,7 +148,7 @@ func TestParseCallIDDoesNotAllocate(t *testing.T) {
 func TestDirectory(t *testing.T) {
 	d, err := regions.NewDirectory("dev", "dev", regions.EUC1)
 	require.NoError(t, err)
-	require.Equal(t, []regions.Region{"apse1", "apse2", "dev", "euc1", "sae1", "use1"}, d.Regions())
+	require.Equal(t, []regions.Region{"apse1", "apse2", "dev", "euc1", "global", "sae1", "use1"}, d.Regions())
 
 	for _, r := range d.Regions() {
 		got, ok := d.Lookup(r.Hash())
@@ -167,7 +167,7 @@ func TestDirectory(t *testing.T) {
 
 	plain, err := regions.NewDirectory()
 	require.NoError(t, err)
-	require.Len(t, plain.Regions(), 5, "Sinch's regions are always known")
+	require.Len(t, plain.Regions(), 6, "Sinch's regions are always known")
 
 	_, err = regions.NewDirectory("BAD")
 	require.ErrorIs(t, err, regions.ErrInvalidRegion)

@@ -28,7 +28,20 @@ type Config struct {
 	Recordings Recordings `yaml:"recordings"`
 	Billing    Billing    `yaml:"billing"`
 	Log        Log        `yaml:"log"`
-	Apps       []App      `yaml:"apps"`
+	// Cluster tunes how the nodes of a region find each other (heartbeats,
+	// command forwarding); used with a Redis store.
+	Cluster Cluster `yaml:"cluster"`
+	// Events tunes the durable delivery of DiCE and Notify events.
+	Events Events `yaml:"events"`
+	// Regions maps region ids to the public API base URL of each region
+	// (its HTTP load balancer), e.g. {use1: "https://calling-use1.example.com"}.
+	// The node's own region's entry is the base of ICE's callResourceUrl
+	// (api.base_url when absent); the others name the right base URL in the
+	// error answered for a call of another region. Keys are region ids
+	// (2-10 of a-z and 0-9: Sinch's global, euc1, use1, sae1, apse1, apse2,
+	// or custom ones); values are URLs like api.base_url.
+	Regions map[string]string `yaml:"regions"`
+	Apps    []App             `yaml:"apps"`
 }
 
 // Node identifies this node.
@@ -40,6 +53,37 @@ type Node struct {
 	// 0-9. Sinch's regions are euc1, use1, sae1, apse1 and apse2; any
 	// other short name (e.g. "dev") is accepted for self-hosted layouts.
 	Region string `yaml:"region"`
+	// DrainTimeout is how long a node that got SIGTERM lets its calls run
+	// (turning away new ones) before it hangs up the rest with DiCE.
+	// Default 2m; between 0s and 24h. Kubernetes'
+	// terminationGracePeriodSeconds must be above it.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Cluster tunes the nodes of a region sharing a Redis store.
+type Cluster struct {
+	// HeartbeatTTL is how long a node's heartbeat lives; a node silent for
+	// longer is dead and a surviving node ends its calls. Heartbeats are
+	// sent every third of it. Default 6s; between 1s and 5m.
+	HeartbeatTTL Duration `yaml:"heartbeat_ttl"`
+	// ForwardTimeout bounds a REST command forwarded to the node that runs
+	// the call; past it the API answers 504. Default 2s; between 100ms and
+	// 30s.
+	ForwardTimeout Duration `yaml:"forward_timeout"`
+}
+
+// Events tunes the delivery of DiCE and Notify events, which are queued
+// durably (a Redis stream with a Redis store) and retried until the
+// backend answers 2xx.
+type Events struct {
+	// RetryFor is how long an event is retried before it is given up
+	// (dead-lettered, logged and counted). Default 24h; between 1m and 7 days.
+	RetryFor Duration `yaml:"retry_for"`
+	// MinBackoff and MaxBackoff bound the exponential backoff (with full
+	// jitter) between attempts. Defaults 1s and 5m; MinBackoff between
+	// 10ms and 1m, MaxBackoff between MinBackoff and 1h.
+	MinBackoff Duration `yaml:"min_backoff"`
+	MaxBackoff Duration `yaml:"max_backoff"`
 }
 
 // API is the REST API listener (Sinch calling and management paths).
@@ -163,9 +207,11 @@ type TTSHTTP struct {
 
 // Store selects the state store.
 type Store struct {
-	// RedisURL is "" for the in-memory store (one node), or a redis://,
-	// rediss:// or unix:// URL (go-redis syntax) shared by the nodes of a
-	// region. A Secret because it may carry a password.
+	// RedisURL is "" for the in-memory store (one node), or the URL of the
+	// Redis shared by the nodes of a region: redis:// or rediss:// or
+	// unix:// (one server), redis+sentinel://h1:26379,h2:26379/0?master_name=NAME
+	// (Sentinel) or redis+cluster://h1:6379,h2:6379 (Cluster; rediss+cluster
+	// for TLS). A Secret because it may carry a password.
 	RedisURL Secret `yaml:"redis_url"`
 }
 
@@ -191,7 +237,7 @@ type Calls struct {
 	// (14400 s, Sinch's maximum); at most 4h.
 	MaxDuration Duration `yaml:"max_duration"`
 	// RecordTTL is how long GET /calls/id/{id} still answers after a call
-	// ended. Default 1h.
+	// ended. Default 24h.
 	RecordTTL Duration `yaml:"record_ttl"`
 	// MaxTTSChars limits the text of say, TTS prompts and callouts.
 	// Default 600 (Sinch's default); at most 4000.

@@ -24,7 +24,7 @@ func TestLoadExample(t *testing.T) {
 	cfg, err := Load("testdata/conf.example.yml")
 	require.NoError(t, err)
 	require.Equal(t, &Config{
-		Node: Node{ID: "node-a", Region: "euc1"},
+		Node: Node{ID: "node-a", Region: "euc1", DrainTimeout: DefaultDrainTimeout},
 		API:  API{Listen: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", BodyLimit: MiB, TimestampWindow: 10 * time.Minute},
 		Ops:  Ops{Listen: "127.0.0.1:9090"},
 		SIP:  SIP{Listen: "127.0.0.1:5060", PublicHost: "127.0.0.1", Realm: DefaultRealm},
@@ -37,6 +37,8 @@ func TestLoadExample(t *testing.T) {
 		Recordings: Recordings{Channels: "mono", MaxDuration: DefaultMaxDuration},
 		Billing:    Billing{Currency: "USD"},
 		Log:        Log{Level: "info", Format: "text"},
+		Cluster:    Cluster{HeartbeatTTL: DefaultHeartbeatTTL, ForwardTimeout: DefaultForwardTimeout},
+		Events:     Events{RetryFor: DefaultEventsRetryFor, MinBackoff: DefaultEventsMinBackof, MaxBackoff: DefaultEventsMaxBackof},
 		Apps: []App{{
 			Key:                    testKey,
 			Secret:                 testSecret,
@@ -53,7 +55,7 @@ func TestLoadGood(t *testing.T) {
 	cfg, err := Load("testdata/conf.good.yml")
 	require.NoError(t, err)
 	require.Equal(t, &Config{
-		Node: Node{ID: "node-a", Region: "euc1"},
+		Node: Node{ID: "node-a", Region: "euc1", DrainTimeout: DefaultDrainTimeout},
 		API: API{
 			Listen:          "127.0.0.1:8080",
 			BaseURL:         "https://voice.example.com/sinch",
@@ -74,6 +76,8 @@ func TestLoadGood(t *testing.T) {
 		Recordings: Recordings{Channels: "mono", MaxDuration: DefaultMaxDuration},
 		Billing:    Billing{Currency: "EUR"},
 		Log:        Log{Level: "debug", Format: "json"},
+		Cluster:    Cluster{HeartbeatTTL: DefaultHeartbeatTTL, ForwardTimeout: DefaultForwardTimeout},
+		Events:     Events{RetryFor: DefaultEventsRetryFor, MinBackoff: DefaultEventsMinBackof, MaxBackoff: DefaultEventsMaxBackof},
 		Apps: []App{
 			{
 				Key:             testKey,
@@ -106,7 +110,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 	require.Equal(t, Media{RTPPorts: PortRange{Min: 20000, Max: 29999}, RTPTimeout: 60 * time.Second, Espeak: "espeak-ng",
 		FetchTimeout: 10 * time.Second, FetchMaxBytes: 10 * MiB, CacheBytes: 64 * MiB,
 		TTS: TTS{Engine: "espeak", HTTP: TTSHTTP{Timeout: 10 * time.Second}}, InbandDTMF: true}, cfg.Media)
-	require.Equal(t, Calls{DialTimeout: time.Minute, MaxDuration: 4 * time.Hour, RecordTTL: time.Hour, MaxTTSChars: 600}, cfg.Calls)
+	require.Equal(t, Calls{DialTimeout: time.Minute, MaxDuration: 4 * time.Hour, RecordTTL: 24 * time.Hour, MaxTTSChars: 600}, cfg.Calls)
 	require.Equal(t, 5*time.Second, cfg.Apps[0].CallbackTimeout)
 	require.Equal(t, 2*time.Second, cfg.Apps[0].CallbackConnectTimeout)
 	require.Empty(t, cfg.Store.RedisURL.Reveal())
@@ -205,13 +209,13 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Structure.
 		{"unknown top-level key", base + "bogus: 1\n",
-			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, apps)"},
+			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, regions, apps)"},
 		{"unknown nested key in an app", base + "    callback: http://x\n",
 			"t.yml:7: apps[0].callback: unknown key (want one of: key, secret, callback_url, fallback_url, numbers, callback_timeout, callback_connect_timeout, users)"},
 		{"unknown nested key in a section", base + "api:\n  listen: \"127.0.0.1:8080\"\n  bind: x\n",
 			"t.yml:9: api.bind: unknown key (want one of: listen, base_url, body_limit, timestamp_window)"},
 		{"odd key is quoted", base + "\"a b\": 1\n",
-			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, apps)`},
+			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, regions, apps)`},
 		{"duplicate top-level key", base + "node: {id: b, region: euc1}\n",
 			"t.yml:7: node: duplicate key (first on line 1)"},
 		{"duplicate key in an app", base + "    key: again\n",
@@ -321,11 +325,25 @@ func TestParseErrors(t *testing.T) {
 		{"port range single port", base + "media: {rtp_ports: \"20000-20000\"}\n",
 			"t.yml:7: media.rtp_ports: must satisfy 1024 <= MIN < MAX <= 65535 (got 20000-20000)"},
 		{"redis scheme", base + "store: {redis_url: \"http://:s3cret@redis:6379\"}\n",
-			"t.yml:7: store.redis_url: must be a redis://, rediss:// or unix:// URL"},
+			"t.yml:7: store.redis_url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"},
 		{"redis database", base + "store: {redis_url: \"redis://:s3cret@redis:6379/zero\"}\n",
 			"t.yml:7: store.redis_url: database must be a number, as in redis://host:6379/0"},
 		{"redis without host", base + "store: {redis_url: \"redis:///0\"}\n",
-			"t.yml:7: store.redis_url: must be a redis://, rediss:// or unix:// URL with a host"},
+			"t.yml:7: store.redis_url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL with a host"},
+		{"sentinel without master", base + "store: {redis_url: \"redis+sentinel://:pw@h1:26379,h2:26379/0\"}\n",
+			"t.yml:7: store.redis_url: a Sentinel URL needs ?master_name=NAME"},
+		{"cluster bad host", base + "store: {redis_url: \"redis+cluster://h1:6379,h2\"}\n",
+			"t.yml:7: store.redis_url: every host must be host:port, as in redis+cluster://h1:6379,h2:6379"},
+		{"region id", base + "regions: {US-East: \"https://us.example.com\"}\n",
+			`t.yml:7: regions.US-East: region ids must be 2-10 characters of a-z and 0-9, e.g. global, euc1, use1, sae1, apse1, apse2 or a custom one (got "US-East")`},
+		{"region url", base + "regions: {use1: \"https://us.example.com/\"}\n",
+			"t.yml:7: regions.use1: must be an absolute http(s) URL without a trailing slash"},
+		{"drain timeout", strings.Replace(base, "region: euc1}", "region: euc1, drain_timeout: -1s}", 1),
+			"t.yml:1: node.drain_timeout: must be between 0s and 24h0m0s (got -1s)"},
+		{"heartbeat ttl", base + "cluster: {heartbeat_ttl: 100ms}\n",
+			"t.yml:7: cluster.heartbeat_ttl: must be between 1s and 5m0s (got 100ms)"},
+		{"events backoff order", base + "events: {min_backoff: 10s, max_backoff: 1s}\n",
+			"t.yml:7: events.max_backoff: must be between 10s and 1h0m0s (got 1s)"},
 		{"pstn gateway missing", strings.Replace(base, "pstn: {gateway: \"sip:127.0.0.1:5070\"}", "pstn: {}", 1),
 			"t.yml:2: pstn.gateway: required"},
 		{"pstn gateway scheme", strings.Replace(base, "sip:127.0.0.1:5070", "tel:+46701234567", 1),

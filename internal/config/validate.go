@@ -36,7 +36,13 @@ const (
 	DefaultCacheBytes      = 64 * MiB
 	DefaultDialTimeout     = 60 * time.Second
 	DefaultMaxDuration     = 4 * time.Hour
-	DefaultRecordTTL       = time.Hour
+	DefaultRecordTTL       = 24 * time.Hour
+	DefaultDrainTimeout    = 2 * time.Minute
+	DefaultHeartbeatTTL    = 6 * time.Second
+	DefaultForwardTimeout  = 2 * time.Second
+	DefaultEventsRetryFor  = 24 * time.Hour
+	DefaultEventsMinBackof = time.Second
+	DefaultEventsMaxBackof = 5 * time.Minute
 	DefaultMaxTTSChars     = 600
 	DefaultCallbackTimeout = 5 * time.Second
 	DefaultCallbackConnect = 2 * time.Second
@@ -192,6 +198,22 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 	duration("calls.dial_timeout", &c.Calls.DialTimeout, DefaultDialTimeout, time.Second, 10*time.Minute)
 	duration("calls.max_duration", &c.Calls.MaxDuration, DefaultMaxDuration, time.Second, DefaultMaxDuration)
 	duration("calls.record_ttl", &c.Calls.RecordTTL, DefaultRecordTTL, time.Minute, 30*24*time.Hour)
+	duration("node.drain_timeout", &c.Node.DrainTimeout, DefaultDrainTimeout, 0, 24*time.Hour)
+	duration("cluster.heartbeat_ttl", &c.Cluster.HeartbeatTTL, DefaultHeartbeatTTL, time.Second, 5*time.Minute)
+	duration("cluster.forward_timeout", &c.Cluster.ForwardTimeout, DefaultForwardTimeout, 100*time.Millisecond, 30*time.Second)
+	duration("events.retry_for", &c.Events.RetryFor, DefaultEventsRetryFor, time.Minute, 7*24*time.Hour)
+	duration("events.min_backoff", &c.Events.MinBackoff, DefaultEventsMinBackof, 10*time.Millisecond, time.Minute)
+	duration("events.max_backoff", &c.Events.MaxBackoff, DefaultEventsMaxBackof, c.Events.MinBackoff, time.Hour)
+	for id, base := range c.Regions {
+		path := joinPath("regions", id)
+		if !regionPattern.MatchString(id) {
+			bad(path, "region ids must be 2-10 characters of a-z and 0-9, e.g. global, euc1, use1, sae1, apse1, apse2 or a custom one (got %s)", quote(id))
+			continue
+		}
+		if reason := checkBaseURL(base); reason != "" {
+			bad(path, "%s", reason)
+		}
+	}
 	if !present("media.inband_dtmf") {
 		c.Media.InbandDTMF = true
 	}
@@ -502,7 +524,42 @@ func checkCallbackURL(s string) string {
 
 // checkRedisURL validates store.redis_url without echoing it.
 func checkRedisURL(s string) string {
-	const shape = "must be a redis://, rediss:// or unix:// URL"
+	const shape = "must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return shape
+	}
+	switch scheme {
+	case "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
+		// Several hosts, comma-separated: net/url cannot parse them.
+		hosts := rest
+		if i := strings.LastIndex(hosts, "@"); i >= 0 {
+			hosts = hosts[i+1:]
+		}
+		if i := strings.IndexAny(hosts, "/?"); i >= 0 {
+			if scheme == "redis+sentinel" || scheme == "rediss+sentinel" {
+				if !strings.Contains(hosts[i:], "master_name=") {
+					return "a Sentinel URL needs ?master_name=NAME"
+				}
+			}
+			hosts = hosts[:i]
+		} else if strings.HasSuffix(scheme, "sentinel") {
+			return "a Sentinel URL needs ?master_name=NAME"
+		}
+		if hosts == "" {
+			return shape + " with at least one host:port"
+		}
+		for _, h := range strings.Split(hosts, ",") {
+			host, port, err := net.SplitHostPort(h)
+			if err != nil || host == "" {
+				return "every host must be host:port, as in " + scheme + "://h1:6379,h2:6379"
+			}
+			if n, err := parsePort(port); err != nil || n == 0 {
+				return shape + " with ports from 1 to 65535"
+			}
+		}
+		return ""
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return shape

@@ -48,6 +48,11 @@ type CallRecord struct {
 	// UpdatedAt is the store's clock at the last write, in UTC. It is set by
 	// the store; values passed in are ignored.
 	UpdatedAt time.Time
+	// Live is true while the call runs. A live record is listed in its
+	// owner's index (NodeCalls), which is how a surviving node finds the
+	// calls of a node that died; writing Live false (or another Owner)
+	// takes it out.
+	Live bool
 }
 
 // Store is the shared state of a region. Implementations are safe for
@@ -107,7 +112,7 @@ type Store interface {
 	SeedCallbacks(ctx context.Context, appKey string, cb Callbacks) (bool, error)
 
 	// CreateCall stores a new call record with Version 1 and UpdatedAt now,
-	// expiring after ttl. It fails with ErrExists if a live record with the
+	// expiring after ttl, and lists it in its owner's index when rec.Live. It fails with ErrExists if a live record with the
 	// same ID exists (an expired one is replaced). rec.ID must not be empty
 	// and ttl must be positive, or it fails with ErrInvalid.
 	CreateCall(ctx context.Context, rec CallRecord, ttl time.Duration) error
@@ -119,12 +124,13 @@ type Store interface {
 	// UpdateCall changes a call record under optimistic concurrency and
 	// returns the record as written:
 	//   - It reads the record (ErrNotFound if absent or expired) and calls fn
-	//     with a private copy. fn may change Owner and Data; changes to ID,
+	//     with a private copy. fn may change Owner, Data and Live; changes to ID,
 	//     Version and UpdatedAt are ignored.
 	//   - If fn returns an error, UpdateCall returns it wrapped and changes
 	//     nothing.
 	//   - Otherwise it writes the record with Version+1, UpdatedAt now and its
-	//     expiry reset to ttl, provided nobody wrote it since it was read. If
+	//     expiry reset to ttl, provided nobody wrote it since it was read;
+	//     fn may change Live, which updates the owner's index. If
 	//     somebody did, it starts over, so fn may run several times and must
 	//     not have side effects beyond the record. After a bounded number of
 	//     lost races it fails with ErrConflict.
@@ -132,6 +138,31 @@ type Store interface {
 	// not be empty, ttl must be positive and fn non-nil, or it fails with
 	// ErrInvalid.
 	UpdateCall(ctx context.Context, id string, ttl time.Duration, fn func(*CallRecord) error) (CallRecord, error)
+
+	// ReplaceCall writes rec's Owner, Data and Live over the stored record
+	// if its version is still rec.Version, in one round trip, and returns
+	// the new version. It is the write of a call's only writer (its owning
+	// node), which knows the version it wrote last: no read first. It fails
+	// with ErrNotFound if the record is absent or expired and with
+	// ErrConflict, without retrying, if somebody else wrote it since (e.g. a
+	// surviving node that took the call as its owner's node was declared
+	// dead). The owner's index follows Live and Owner as with UpdateCall.
+	ReplaceCall(ctx context.Context, rec CallRecord, ttl time.Duration) (int64, error)
+
+	// NodeCalls returns the ids of the live calls whose Owner is node,
+	// unordered. Records that expired without being written not live stay
+	// listed until UnindexCalls; callers skip ids GetCall does not find.
+	NodeCalls(ctx context.Context, node string) ([]string, error)
+
+	// UnindexCalls removes ids from node's index of live calls.
+	UnindexCalls(ctx context.Context, node string, ids ...string) error
+
+	// RouteNumber returns a number's inventory entry and the callback URLs
+	// of the application holding it in one round trip: the look-up of an
+	// inbound call. cbFound is false when that application has no stored
+	// callbacks (or the number is unassigned). ErrNotFound if the number is
+	// not in the inventory.
+	RouteNumber(ctx context.Context, number string) (n Number, cb Callbacks, cbFound bool, err error)
 
 	// DeleteCall removes a call record. Deleting an absent or expired record
 	// is not an error, so deferred cleanups may always call it. An empty id is

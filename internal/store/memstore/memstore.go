@@ -27,6 +27,8 @@ type Store struct {
 	numbers   map[string]store.Number
 	callbacks map[string]store.Callbacks
 	calls     map[string]entry
+	// index lists the live calls of each owner (NodeCalls).
+	index     map[string]map[string]struct{}
 	lastSweep time.Time
 }
 
@@ -55,6 +57,7 @@ func New(opts ...Option) *Store {
 		numbers:   make(map[string]store.Number),
 		callbacks: make(map[string]store.Callbacks),
 		calls:     make(map[string]entry),
+		index:     make(map[string]map[string]struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -216,7 +219,114 @@ func (s *Store) CreateCall(ctx context.Context, rec store.CallRecord, ttl time.D
 	rec.Version = 1
 	rec.UpdatedAt = now.UTC()
 	s.calls[rec.ID] = entry{rec: rec, expires: now.Add(ttl)}
+	s.reindexLocked(store.CallRecord{}, rec)
 	return nil
+}
+
+// reindexLocked moves a call in the owners' index from what old said to
+// what rec says. The caller holds s.mu.
+func (s *Store) reindexLocked(old, rec store.CallRecord) {
+	if old.Live && (!rec.Live || old.Owner != rec.Owner) {
+		if ids := s.index[old.Owner]; ids != nil {
+			delete(ids, old.ID)
+			if len(ids) == 0 {
+				delete(s.index, old.Owner)
+			}
+		}
+	}
+	if rec.Live {
+		ids := s.index[rec.Owner]
+		if ids == nil {
+			ids = make(map[string]struct{})
+			s.index[rec.Owner] = ids
+		}
+		ids[rec.ID] = struct{}{}
+	}
+}
+
+// ReplaceCall implements store.Store.
+func (s *Store) ReplaceCall(ctx context.Context, rec store.CallRecord, ttl time.Duration) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := storeutil.CheckNonEmpty("replace call", "call id", rec.ID); err != nil {
+		return 0, err
+	}
+	if err := storeutil.CheckTTL("replace call", ttl); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	cur, ok := s.liveLocked(rec.ID, now)
+	if !ok {
+		return 0, fmt.Errorf("replace call %s: %w", rec.ID, store.ErrNotFound)
+	}
+	if cur.rec.Version != rec.Version {
+		return 0, fmt.Errorf("replace call %s: version %d was written since %d: %w", rec.ID, cur.rec.Version, rec.Version, store.ErrConflict)
+	}
+	next := store.CallRecord{ID: rec.ID, Owner: rec.Owner, Data: storeutil.CloneData(rec.Data), Live: rec.Live,
+		Version: rec.Version + 1, UpdatedAt: now.UTC()}
+	s.calls[rec.ID] = entry{rec: next, expires: now.Add(ttl)}
+	s.reindexLocked(cur.rec, next)
+	return next.Version, nil
+}
+
+// NodeCalls implements store.Store.
+func (s *Store) NodeCalls(ctx context.Context, node string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := storeutil.CheckNonEmpty("node calls", "node", node); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.index[node]))
+	for id := range s.index[node] {
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// UnindexCalls implements store.Store.
+func (s *Store) UnindexCalls(ctx context.Context, node string, ids ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storeutil.CheckNonEmpty("unindex calls", "node", node); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.index[node], id)
+	}
+	if len(s.index[node]) == 0 {
+		delete(s.index, node)
+	}
+	return nil
+}
+
+// RouteNumber implements store.Store.
+func (s *Store) RouteNumber(ctx context.Context, number string) (store.Number, store.Callbacks, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Number{}, store.Callbacks{}, false, err
+	}
+	if err := storeutil.CheckNonEmpty("route number", "number", number); err != nil {
+		return store.Number{}, store.Callbacks{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.numbers[number]
+	if !ok {
+		return store.Number{}, store.Callbacks{}, false, fmt.Errorf("route number %s: %w", number, store.ErrNotFound)
+	}
+	if n.AppKey == "" {
+		return n, store.Callbacks{}, false, nil
+	}
+	cb, found := s.callbacks[n.AppKey]
+	return n, cb, found, nil
 }
 
 // GetCall implements store.Store.
@@ -267,7 +377,7 @@ func (s *Store) UpdateCall(ctx context.Context, id string, ttl time.Duration, fn
 		if err := fn(&rec); err != nil {
 			return store.CallRecord{}, fmt.Errorf("update call %s: %w", id, err)
 		}
-		next := store.CallRecord{ID: id, Owner: rec.Owner, Data: storeutil.CloneData(rec.Data)}
+		next := store.CallRecord{ID: id, Owner: rec.Owner, Data: storeutil.CloneData(rec.Data), Live: rec.Live}
 
 		s.mu.Lock()
 		now := s.now()
@@ -283,6 +393,7 @@ func (s *Store) UpdateCall(ctx context.Context, id string, ttl time.Duration, fn
 		next.Version = read + 1
 		next.UpdatedAt = now.UTC()
 		s.calls[id] = entry{rec: next, expires: now.Add(ttl)}
+		s.reindexLocked(cur.rec, next)
 		s.mu.Unlock()
 		return storeutil.CloneRecord(next), nil
 	}
@@ -298,6 +409,9 @@ func (s *Store) DeleteCall(ctx context.Context, id string) error {
 		return err
 	}
 	s.mu.Lock()
+	if e, ok := s.calls[id]; ok {
+		s.reindexLocked(e.rec, store.CallRecord{})
+	}
 	delete(s.calls, id)
 	s.mu.Unlock()
 	return nil

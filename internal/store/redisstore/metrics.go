@@ -21,12 +21,17 @@ const (
 	opGetCall        = "get_call"
 	opUpdateCall     = "update_call"
 	opDeleteCall     = "delete_call"
+	opReplaceCall    = "replace_call"
+	opNodeCalls      = "node_calls"
+	opUnindexCalls   = "unindex_calls"
+	opRouteNumber    = "route_number"
 )
 
 var allOps = []string{
 	opPing, opListNumbers, opGetNumber, opAssignNumbers, opUnassignNumber,
 	opGetCallbacks, opSetCallbacks, opSeedCallbacks,
 	opCreateCall, opGetCall, opUpdateCall, opDeleteCall,
+	opReplaceCall, opNodeCalls, opUnindexCalls, opRouteNumber,
 }
 
 // casOps are the operations that retry optimistic writes.

@@ -34,6 +34,7 @@ const (
 	fieldOwner   = "owner"
 	fieldData    = "data"
 	fieldUpdated = "updated"
+	fieldLive    = "live"
 )
 
 // hashCAS writes several fields of one hash if every field still holds the
@@ -57,11 +58,11 @@ return 1
 // createCall creates a call record hash with version 1 unless the key
 // exists.
 //
-// KEYS[1] is the record. ARGV: owner, data, updated (Unix ns), ttl (ms).
-// Returns 1 if created, 0 if the key exists.
+// KEYS[1] is the record. ARGV: owner, data, updated (Unix ns), ttl (ms),
+// live ("1" or "0"). Returns 1 if created, 0 if the key exists.
 var createCall = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'ver', '1', 'owner', ARGV[1], 'data', ARGV[2], 'updated', ARGV[3])
+redis.call('HSET', KEYS[1], 'ver', '1', 'owner', ARGV[1], 'data', ARGV[2], 'updated', ARGV[3], 'live', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
@@ -70,15 +71,30 @@ return 1
 // read, and resets its expiry.
 //
 // KEYS[1] is the record. ARGV: expected version, new version, owner, data,
-// updated (Unix ns), ttl (ms). Returns 1 if written, 0 if the version
-// changed, -1 if the record is gone.
+// updated (Unix ns), ttl (ms), live. Returns {1, old owner, old live} if
+// written, {0} if the version changed, {-1} if the record is gone.
 var updateCall = redis.NewScript(`
-local ver = redis.call('HGET', KEYS[1], 'ver')
-if ver == false then return -1 end
-if ver ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'ver', ARGV[2], 'owner', ARGV[3], 'data', ARGV[4], 'updated', ARGV[5])
+local cur = redis.call('HMGET', KEYS[1], 'ver', 'owner', 'live')
+if cur[1] == false then return {-1} end
+if cur[1] ~= ARGV[1] then return {0} end
+redis.call('HSET', KEYS[1], 'ver', ARGV[2], 'owner', ARGV[3], 'data', ARGV[4], 'updated', ARGV[5], 'live', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return 1
+return {1, cur[2] or '', cur[3] or '0'}
+`)
+
+// routeNumber reads a number's entry and the callbacks of its application.
+//
+// KEYS[1] is the numbers hash, KEYS[2] the callbacks hash (one slot).
+// ARGV[1] is the number. Returns {} if the number is unknown, else
+// {entry JSON} or {entry JSON, callbacks JSON}.
+var routeNumber = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw == false then return {} end
+local ok, n = pcall(cjson.decode, raw)
+if not ok or type(n) ~= 'table' or type(n.app) ~= 'string' or n.app == '' then return {raw} end
+local cb = redis.call('HGET', KEYS[2], n.app)
+if cb == false then return {raw} end
+return {raw, cb}
 `)
 
 var _ store.Store = (*Store)(nil)
@@ -94,6 +110,7 @@ type Store struct {
 	numbersKey   string
 	callbacksKey string
 	callPrefix   string
+	indexPrefix  string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,7 +142,8 @@ func WithClock(now func() time.Time) Option {
 //
 //	{callcore:eu}:numbers     hash: number → {"app":"…","cap":"voice"}
 //	{callcore:eu}:callbacks   hash: app key → {"primary":"…","fallback":"…"}
-//	callcore:eu:call:{<id>}   hash: ver, owner, data, updated (Unix ns); PEXPIRE ttl
+//	callcore:eu:call:{<id>}   hash: ver, owner, data, updated (Unix ns), live; PEXPIRE ttl
+//	{callcore:eu}:node:<node>:calls  set: ids of the node's live calls
 //
 // The braces are Redis Cluster hash tags: the inventory keys share a slot,
 // and everything about one call shares the slot of its ID, while different
@@ -144,6 +162,7 @@ func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
 		numbersKey:   "{" + prefix + "}:numbers",
 		callbacksKey: "{" + prefix + "}:callbacks",
 		callPrefix:   prefix + ":call:",
+		indexPrefix:  "{" + prefix + "}:node:",
 	}
 	for _, o := range opts {
 		o(s)
@@ -384,6 +403,15 @@ func encodeCallbacks(cb store.Callbacks) string {
 	return string(b)
 }
 
+// decodeCallbacks parses a callbacks hash value.
+func decodeCallbacks(raw string) (store.Callbacks, error) {
+	var v callbacksValue
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return store.Callbacks{}, fmt.Errorf("corrupt callbacks entry: %w", err)
+	}
+	return store.Callbacks(v), nil
+}
+
 // GetCallbacks implements store.Store.
 func (s *Store) GetCallbacks(ctx context.Context, appKey string) (cb store.Callbacks, err error) {
 	defer s.observe(opGetCallbacks, time.Now(), &err, nil)
@@ -462,15 +490,193 @@ func (s *Store) CreateCall(ctx context.Context, rec store.CallRecord, ttl time.D
 		return err
 	}
 	now := s.now().UTC()
-	created, err := createCall.Run(ctx, s.client, []string{s.callKey(rec.ID)},
-		rec.Owner, rec.Data, now.UnixNano(), ttlMillis(ttl)).Int()
+	var created *redis.Cmd
+	err = s.pipelined(ctx, func(p redis.Pipeliner) error {
+		created = createCall.Run(ctx, p, []string{s.callKey(rec.ID)},
+			rec.Owner, rec.Data, now.UnixNano(), ttlMillis(ttl), liveFlag(rec.Live))
+		if rec.Live {
+			// Indexed even if the create loses to an existing record: an
+			// extra id in an index is harmless (NodeCalls' readers check).
+			p.SAdd(ctx, s.indexKey(rec.Owner), rec.ID)
+		}
+		return nil
+	})
+	if err == nil {
+		err = created.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("create call %s: %w", rec.ID, err)
 	}
-	if created != 1 {
+	if n, _ := created.Int(); n != 1 {
 		return fmt.Errorf("create call %s: %w", rec.ID, store.ErrExists)
 	}
 	return nil
+}
+
+// pipelineScripts are the scripts run inside pipelines, where go-redis
+// cannot fall back from EVALSHA to EVAL (a flushed or restarted server
+// answers NOSCRIPT).
+var pipelineScripts = []*redis.Script{createCall, updateCall, replaceCall}
+
+// pipelined runs fn's commands in one round trip. If a script was unknown
+// to the server (NOSCRIPT) it loads the scripts and runs fn once more:
+// every command queued by the callers is safe to repeat. The error of the
+// pipeline is the first failed command's, redis.Nil excluded.
+func (s *Store) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) error {
+	for attempt := 0; ; attempt++ {
+		cmds, err := s.client.Pipelined(ctx, fn)
+		noscript := false
+		for _, c := range cmds {
+			if e := c.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
+				noscript = true
+			}
+		}
+		if !noscript || attempt > 0 {
+			if errors.Is(err, redis.Nil) {
+				err = nil
+			}
+			return err
+		}
+		for _, sc := range pipelineScripts {
+			if err := sc.Load(ctx, s.client).Err(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func liveFlag(live bool) string {
+	if live {
+		return "1"
+	}
+	return "0"
+}
+
+// indexKey is the set of the live calls of node.
+func (s *Store) indexKey(node string) string {
+	return s.indexPrefix + node + ":calls"
+}
+
+// replaceCall writes a call record hash if its version is the expected
+// one (ReplaceCall: the owner's blind write).
+//
+// KEYS[1] is the record. ARGV: expected version, owner, data, updated
+// (Unix ns), ttl (ms), live. Returns the new version, 0 if the version
+// changed, -1 if the record is gone. The owner's index lives in another
+// slot, so the caller updates it in the same pipeline.
+var replaceCall = redis.NewScript(`
+local ver = redis.call('HGET', KEYS[1], 'ver')
+if ver == false then return -1 end
+if ver ~= ARGV[1] then return 0 end
+local nv = tonumber(ver) + 1
+redis.call('HSET', KEYS[1], 'ver', tostring(nv), 'owner', ARGV[2], 'data', ARGV[3], 'updated', ARGV[4], 'live', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return nv
+`)
+
+// ReplaceCall implements store.Store: one pipeline of the replaceCall script
+// and the index update of the owner.
+func (s *Store) ReplaceCall(ctx context.Context, rec store.CallRecord, ttl time.Duration) (ver int64, err error) {
+	defer s.observe(opReplaceCall, time.Now(), &err, nil)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := storeutil.CheckNonEmpty("replace call", "call id", rec.ID); err != nil {
+		return 0, err
+	}
+	if err := storeutil.CheckTTL("replace call", ttl); err != nil {
+		return 0, err
+	}
+	now := s.now().UTC()
+	var res *redis.Cmd
+	err = s.pipelined(ctx, func(p redis.Pipeliner) error {
+		res = replaceCall.Run(ctx, p, []string{s.callKey(rec.ID)},
+			rec.Version, rec.Owner, rec.Data, now.UnixNano(), ttlMillis(ttl), liveFlag(rec.Live))
+		if !rec.Live {
+			p.SRem(ctx, s.indexKey(rec.Owner), rec.ID)
+		}
+		return nil
+	})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("replace call %s: %w", rec.ID, err)
+	}
+	v, _ := res.Int64()
+	switch {
+	case v == -1:
+		return 0, fmt.Errorf("replace call %s: %w", rec.ID, store.ErrNotFound)
+	case v == 0:
+		return 0, fmt.Errorf("replace call %s: written by another writer since version %d: %w", rec.ID, rec.Version, store.ErrConflict)
+	}
+	return v, nil
+}
+
+// NodeCalls implements store.Store.
+func (s *Store) NodeCalls(ctx context.Context, node string) (ids []string, err error) {
+	defer s.observe(opNodeCalls, time.Now(), &err, nil)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := storeutil.CheckNonEmpty("node calls", "node", node); err != nil {
+		return nil, err
+	}
+	ids, err = s.client.SMembers(ctx, s.indexKey(node)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("node calls %s: %w", node, err)
+	}
+	return ids, nil
+}
+
+// UnindexCalls implements store.Store.
+func (s *Store) UnindexCalls(ctx context.Context, node string, ids ...string) (err error) {
+	defer s.observe(opUnindexCalls, time.Now(), &err, nil)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storeutil.CheckNonEmpty("unindex calls", "node", node); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := s.client.SRem(ctx, s.indexKey(node), members...).Err(); err != nil {
+		return fmt.Errorf("unindex calls %s: %w", node, err)
+	}
+	return nil
+}
+
+// RouteNumber implements store.Store with the routeNumber script.
+func (s *Store) RouteNumber(ctx context.Context, number string) (n store.Number, cb store.Callbacks, found bool, err error) {
+	defer s.observe(opRouteNumber, time.Now(), &err, nil)
+	if err := ctx.Err(); err != nil {
+		return n, cb, false, err
+	}
+	if err := storeutil.CheckNonEmpty("route number", "number", number); err != nil {
+		return n, cb, false, err
+	}
+	res, err := routeNumber.Run(ctx, s.client, []string{s.numbersKey, s.callbacksKey}, number).StringSlice()
+	if err != nil {
+		return n, cb, false, fmt.Errorf("route number %s: %w", number, err)
+	}
+	if len(res) == 0 {
+		return n, cb, false, fmt.Errorf("route number %s: %w", number, store.ErrNotFound)
+	}
+	if n, err = decodeNumber(number, res[0]); err != nil {
+		return n, cb, false, fmt.Errorf("route number %s: %w", number, err)
+	}
+	if len(res) < 2 || n.AppKey == "" {
+		return n, cb, false, nil
+	}
+	if cb, err = decodeCallbacks(res[1]); err != nil {
+		return n, cb, false, fmt.Errorf("route number %s: %w", number, err)
+	}
+	return n, cb, true, nil
 }
 
 // GetCall implements store.Store.
@@ -509,6 +715,7 @@ func (s *Store) readCall(ctx context.Context, what, id string) (store.CallRecord
 		Version:   v,
 		Data:      storeutil.CloneData([]byte(h[fieldData])),
 		UpdatedAt: time.Unix(0, ns).UTC(),
+		Live:      h[fieldLive] == "1",
 	}, nil
 }
 
@@ -541,12 +748,32 @@ func (s *Store) UpdateCall(ctx context.Context, id string, ttl time.Duration, fn
 			return false, fmt.Errorf("update call %s: %w", id, err)
 		}
 		now := s.now().UTC()
-		res, err := updateCall.Run(ctx, s.client, key,
-			cur.Version, cur.Version+1, rec.Owner, rec.Data, now.UnixNano(), ttlMillis(ttl)).Int()
+		var res *redis.Cmd
+		err = s.pipelined(ctx, func(p redis.Pipeliner) error {
+			res = updateCall.Run(ctx, p, key,
+				cur.Version, cur.Version+1, rec.Owner, rec.Data, now.UnixNano(), ttlMillis(ttl), liveFlag(rec.Live))
+			// The index follows what this write says; a lost race is
+			// repaired by the retry, which writes the index again.
+			if cur.Live && (!rec.Live || cur.Owner != rec.Owner) {
+				p.SRem(ctx, s.indexKey(cur.Owner), id)
+			}
+			if rec.Live {
+				p.SAdd(ctx, s.indexKey(rec.Owner), id)
+			}
+			return nil
+		})
+		if err == nil {
+			err = res.Err()
+		}
 		if err != nil {
 			return false, fmt.Errorf("update call %s: %w", id, err)
 		}
-		switch res {
+		vals, _ := res.Slice()
+		code := int64(-1)
+		if len(vals) > 0 {
+			code, _ = vals[0].(int64)
+		}
+		switch code {
 		case -1:
 			return false, fmt.Errorf("update call %s: %w", id, store.ErrNotFound)
 		case 0:
@@ -558,6 +785,7 @@ func (s *Store) UpdateCall(ctx context.Context, id string, ttl time.Duration, fn
 			Version:   cur.Version + 1,
 			Data:      storeutil.CloneData(rec.Data),
 			UpdatedAt: now,
+			Live:      rec.Live,
 		}
 		return true, nil
 	})

@@ -79,17 +79,18 @@ func TestKeyLayout(t *testing.T) {
 	s := New(client, "callcore:eu", WithClock(func() time.Time { return time.Unix(1_700_000_000, 5) }))
 	require.NoError(t, s.AssignNumbers(ctx, "app", store.CapabilityVoice, []string{"+12025550101"}))
 	require.NoError(t, s.SetCallbacks(ctx, "app", store.Callbacks{Primary: "https://p.example/"}))
-	require.NoError(t, s.CreateCall(ctx, store.CallRecord{ID: "c1", Owner: "node-1", Data: []byte("d")}, time.Minute))
+	require.NoError(t, s.CreateCall(ctx, store.CallRecord{ID: "c1", Owner: "node-1", Data: []byte("d"), Live: true}, time.Minute))
 
 	keys, err := client.Keys(ctx, "*").Result()
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"{callcore:eu}:numbers", "{callcore:eu}:callbacks", "callcore:eu:call:{c1}"}, keys)
+	require.ElementsMatch(t, []string{"{callcore:eu}:numbers", "{callcore:eu}:callbacks", "callcore:eu:call:{c1}", "{callcore:eu}:node:node-1:calls"}, keys)
+	require.Equal(t, []string{"c1"}, client.SMembers(ctx, "{callcore:eu}:node:node-1:calls").Val())
 
 	require.Equal(t, map[string]string{"+12025550101": `{"app":"app","cap":"voice"}`},
 		client.HGetAll(ctx, "{callcore:eu}:numbers").Val())
 	require.Equal(t, map[string]string{"app": `{"primary":"https://p.example/"}`},
 		client.HGetAll(ctx, "{callcore:eu}:callbacks").Val())
-	require.Equal(t, map[string]string{"ver": "1", "owner": "node-1", "data": "d", "updated": "1700000000000000005"},
+	require.Equal(t, map[string]string{"ver": "1", "owner": "node-1", "data": "d", "updated": "1700000000000000005", "live": "1"},
 		client.HGetAll(ctx, "callcore:eu:call:{c1}").Val())
 	ttl := client.PTTL(ctx, "callcore:eu:call:{c1}").Val()
 	require.Greater(t, ttl, 59*time.Second)
@@ -264,4 +265,26 @@ func BenchmarkUpdateCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestScriptsSurviveFlush: scripts run inside pipelines, where go-redis
+// cannot fall back from EVALSHA to EVAL; a restarted or flushed server
+// (NOSCRIPT) must not break call writes.
+func TestScriptsSurviveFlush(t *testing.T) {
+	ctx := context.Background()
+	client := newClient(t, redisserver.Start(t))
+	s := New(client, "p")
+	require.NoError(t, s.CreateCall(ctx, store.CallRecord{ID: "a", Owner: "n", Live: true}, time.Minute))
+	require.NoError(t, client.ScriptFlush(ctx).Err())
+	require.NoError(t, s.CreateCall(ctx, store.CallRecord{ID: "b", Owner: "n", Live: true}, time.Minute))
+	require.NoError(t, client.ScriptFlush(ctx).Err())
+	v, err := s.ReplaceCall(ctx, store.CallRecord{ID: "a", Owner: "n", Version: 1, Live: true}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), v)
+	require.NoError(t, client.ScriptFlush(ctx).Err())
+	_, err = s.UpdateCall(ctx, "b", time.Minute, func(r *store.CallRecord) error { r.Live = false; return nil })
+	require.NoError(t, err)
+	ids, err := s.NodeCalls(ctx, "n")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, ids)
 }

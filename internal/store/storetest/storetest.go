@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Numbers", func(t *testing.T) { testNumbers(t, open) })
 	t.Run("Callbacks", func(t *testing.T) { testCallbacks(t, open) })
 	t.Run("Calls", func(t *testing.T) { testCalls(t, open) })
+	t.Run("OwnerIndex", func(t *testing.T) { testOwnerIndex(t, open(t)) })
+	t.Run("ReplaceCall", func(t *testing.T) { testReplaceCall(t, open(t)) })
+	t.Run("RouteNumber", func(t *testing.T) { testRouteNumber(t, open(t)) })
 	t.Run("RealTimeExpiry", func(t *testing.T) { testRealTimeExpiry(t, open) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, open(t)) })
 }
@@ -360,6 +364,117 @@ func counter(t *testing.T, data []byte) int {
 	n, err := strconv.Atoi(string(data))
 	require.NoError(t, err)
 	return n
+}
+
+func nodeCalls(t *testing.T, s store.Store, node string) []string {
+	t.Helper()
+	ids, err := s.NodeCalls(bg, node)
+	require.NoError(t, err)
+	slices.Sort(ids)
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids
+}
+
+// testOwnerIndex: live records are listed under their owner until they
+// are written not live, move owner, are deleted or unindexed.
+func testOwnerIndex(t *testing.T, s store.Store) {
+	require.Equal(t, []string{}, nodeCalls(t, s, "n1"))
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, s.CreateCall(bg, store.CallRecord{ID: id, Owner: "n1", Live: true}, time.Minute))
+	}
+	require.NoError(t, s.CreateCall(bg, store.CallRecord{ID: "ended", Owner: "n1"}, time.Minute))
+	require.Equal(t, []string{"a", "b", "c"}, nodeCalls(t, s, "n1"))
+	require.True(t, getCall(t, s, "a").Live)
+	require.False(t, getCall(t, s, "ended").Live)
+
+	// Ended through UpdateCall.
+	rec, err := s.UpdateCall(bg, "a", time.Minute, func(r *store.CallRecord) error { r.Live = false; return nil })
+	require.NoError(t, err)
+	require.False(t, rec.Live)
+	require.Equal(t, []string{"b", "c"}, nodeCalls(t, s, "n1"))
+	// Moved to another owner.
+	_, err = s.UpdateCall(bg, "b", time.Minute, func(r *store.CallRecord) error { r.Owner = "n2"; return nil })
+	require.NoError(t, err)
+	require.Equal(t, []string{"c"}, nodeCalls(t, s, "n1"))
+	require.Equal(t, []string{"b"}, nodeCalls(t, s, "n2"))
+	// Unindexed by a survivor; the record itself stays.
+	require.NoError(t, s.UnindexCalls(bg, "n1", "c", "unknown"))
+	require.NoError(t, s.UnindexCalls(bg, "n1"))
+	require.Equal(t, []string{}, nodeCalls(t, s, "n1"))
+	require.True(t, getCall(t, s, "c").Live)
+
+	_, err = s.NodeCalls(bg, "")
+	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorIs(t, s.UnindexCalls(bg, "", "x"), store.ErrInvalid)
+}
+
+// testReplaceCall: the owner's one-round-trip write succeeds on the
+// version it wrote last and fails with ErrConflict once anybody else wrote.
+func testReplaceCall(t *testing.T, s store.Store) {
+	require.NoError(t, s.CreateCall(bg, store.CallRecord{ID: "r", Owner: "n1", Data: []byte("1"), Live: true}, time.Minute))
+	v, err := s.ReplaceCall(bg, store.CallRecord{ID: "r", Owner: "n1", Version: 1, Data: []byte("2"), Live: true}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), v)
+	rec := getCall(t, s, "r")
+	require.Equal(t, int64(2), rec.Version)
+	require.Equal(t, []byte("2"), rec.Data)
+	require.Equal(t, []string{"r"}, nodeCalls(t, s, "n1"))
+
+	// A stale version is a conflict, not retried, and changes nothing.
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "r", Owner: "n1", Version: 1, Data: []byte("x"), Live: true}, time.Minute)
+	require.ErrorIs(t, err, store.ErrConflict)
+	require.Equal(t, []byte("2"), getCall(t, s, "r").Data)
+
+	// Somebody else (a survivor finalizing the call) wrote it.
+	_, err = s.UpdateCall(bg, "r", time.Minute, func(r *store.CallRecord) error { r.Data = []byte("final"); r.Live = false; return nil })
+	require.NoError(t, err)
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "r", Owner: "n1", Version: 2, Data: []byte("3"), Live: true}, time.Minute)
+	require.ErrorIs(t, err, store.ErrConflict)
+	require.Equal(t, []byte("final"), getCall(t, s, "r").Data)
+
+	// Written not live: out of the index.
+	require.NoError(t, s.CreateCall(bg, store.CallRecord{ID: "q", Owner: "n1", Live: true}, time.Minute))
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "q", Owner: "n1", Version: 1, Data: []byte("end")}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, []string{}, nodeCalls(t, s, "n1"))
+	require.False(t, getCall(t, s, "q").Live)
+
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "absent", Owner: "n1", Version: 1}, time.Minute)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "", Version: 1}, time.Minute)
+	require.ErrorIs(t, err, store.ErrInvalid)
+	_, err = s.ReplaceCall(bg, store.CallRecord{ID: "q", Version: 2}, 0)
+	require.ErrorIs(t, err, store.ErrInvalid)
+}
+
+// testRouteNumber: number and callbacks in one look-up.
+func testRouteNumber(t *testing.T, s store.Store) {
+	_, _, _, err := s.RouteNumber(bg, "+15550001")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.NoError(t, s.AssignNumbers(bg, "app", store.CapabilityVoice, []string{"+15550001", "+15550002"}))
+	n, cb, found, err := s.RouteNumber(bg, "+15550001")
+	require.NoError(t, err)
+	require.Equal(t, store.Number{Number: "+15550001", AppKey: "app", Capability: store.CapabilityVoice}, n)
+	require.False(t, found)
+	require.Equal(t, store.Callbacks{}, cb)
+
+	want := store.Callbacks{Primary: "https://p.example/cb", Fallback: "https://f.example/cb"}
+	require.NoError(t, s.SetCallbacks(bg, "app", want))
+	n, cb, found, err = s.RouteNumber(bg, "+15550002")
+	require.NoError(t, err)
+	require.Equal(t, "app", n.AppKey)
+	require.True(t, found)
+	require.Equal(t, want, cb)
+
+	require.NoError(t, s.UnassignNumber(bg, "app", "", "+15550002"))
+	n, _, found, err = s.RouteNumber(bg, "+15550002")
+	require.NoError(t, err)
+	require.Equal(t, "", n.AppKey)
+	require.False(t, found)
+	_, _, _, err = s.RouteNumber(bg, "")
+	require.ErrorIs(t, err, store.ErrInvalid)
 }
 
 func testCalls(t *testing.T, open func(*testing.T) store.Store) {
