@@ -77,7 +77,14 @@ type Target struct {
 	// from dialling to the end of the reply body and accept's verdict.
 	// Zero means DefaultTotalTimeout.
 	TotalTimeout time.Duration
+	// EventID, when set, is sent as x-callcore-event-id: the event's
+	// stable id, the same on every retry and from every node, so that a
+	// backend can drop duplicates. It is not part of the signature.
+	EventID string
 }
+
+// HeaderEventID carries Target.EventID (a callcore extension).
+const HeaderEventID = "X-Callcore-Event-Id"
 
 // Reply is the outcome of [Client.Deliver]. On failure Body is nil and the
 // other fields describe the last attempt.
@@ -280,6 +287,7 @@ func (c *Client) Deliver(ctx context.Context, t Target, ev Event, accept func(re
 
 	a := attempt{
 		client:  c,
+		eventID: t.EventID,
 		signer:  signer,
 		body:    body,
 		accept:  accept,
@@ -336,6 +344,7 @@ func (c *Client) logFailure(ctx context.Context, ev Event, target string, n int,
 // attempt holds what is shared by the primary and the fallback attempt.
 type attempt struct {
 	client         *Client
+	eventID        string
 	signer         *Signer
 	body           []byte
 	accept         func([]byte) error
@@ -373,6 +382,9 @@ func (a *attempt) do(parent context.Context, rawURL string) (res result) {
 	}
 	req.Header.Set("Content-Type", CallbackContentType)
 	req.Header.Set("User-Agent", "callcore")
+	if a.eventID != "" {
+		req.Header.Set(HeaderEventID, a.eventID)
+	}
 	// Lets net/http resend the request on a new connection when a reused
 	// keep-alive connection was closed by the server first (a race every
 	// keep-alive client meets); the nil value is not sent on the wire.

@@ -787,3 +787,40 @@ func BenchmarkDeliverParallel(b *testing.B) {
 		}
 	})
 }
+
+// The event id header is sent when set, the same on the fallback attempt,
+// and a Raw event goes out byte for byte.
+func TestDeliverEventIDAndRaw(t *testing.T) {
+	var ids []string
+	var bodies []string
+	var mu sync.Mutex
+	fail := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, r.Header.Get(HeaderEventID))
+		bodies = append(bodies, string(b))
+		if fail {
+			fail = false
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(ClientOptions{})
+	body := []byte(`{"event":"dice","callid":"c1","reason":"CALLERHANGUP"}`)
+	_, err := c.Deliver(context.Background(), Target{URL: srv.URL + "/a", FallbackURL: srv.URL + "/b",
+		AppKey: "k", Secret: "c2VjcmV0", EventID: "c1:dice"}, Raw{K: KindDiCE, Call: "c1", Body: body}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"c1:dice", "c1:dice"}, ids)
+	require.Equal(t, []string{string(body), string(body)}, bodies)
+
+	_, err = c.Deliver(context.Background(), Target{URL: srv.URL, AppKey: "k", Secret: "c2VjcmV0"},
+		Raw{K: KindDiCE, Call: "c1", Body: []byte("not json")}, nil)
+	require.Error(t, err, "a raw body that is not JSON is refused before sending")
+	_, err = c.Deliver(context.Background(), Target{URL: srv.URL, AppKey: "k", Secret: "c2VjcmV0"},
+		Raw{K: KindDiCE, Call: "c1", Body: body}, nil)
+	require.NoError(t, err)
+	require.Len(t, ids, 3)
+	require.Equal(t, "", ids[2], "no header without an id")
+}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -332,4 +333,28 @@ func (e Notify) MarshalJSON() ([]byte, error) {
 		Event string `json:"event"`
 		plain
 	}{"notify", plain(e)})
+}
+
+// Raw is an event already encoded as JSON, e.g. taken from a durable queue
+// to be delivered again: it marshals to Body unchanged.
+type Raw struct {
+	K    Kind
+	Call string
+	Body []byte
+}
+
+var _ Event = Raw{}
+
+// Kind returns the event kind.
+func (r Raw) Kind() Kind { return r.K }
+
+// CallID returns the call id.
+func (r Raw) CallID() string { return r.Call }
+
+// MarshalJSON returns Body, which must be a JSON object.
+func (r Raw) MarshalJSON() ([]byte, error) {
+	if !json.Valid(r.Body) {
+		return nil, errors.New("events: raw event body is not valid JSON")
+	}
+	return r.Body, nil
 }

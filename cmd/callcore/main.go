@@ -36,7 +36,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv("CALLCORE_CONFIG"), "configuration `file` (env CALLCORE_CONFIG); empty runs the embedded demo node")
 	check := fs.Bool("check", false, "validate the configuration and exit")
-	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "how long to wait for the node to stop after SIGINT/SIGTERM")
+	stopTimeout := fs.Duration("stop-timeout", 0, "how long to wait for the node to stop after SIGINT/SIGTERM (0: node.drain_timeout plus 30s)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,11 +89,36 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	<-ctx.Done()
-	stop() // a second signal now kills the process
-	log.Info("stopping", "timeout", *stopTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), *stopTimeout)
+	stop()
+	// Drain: the node turns not-ready, refuses new calls (SIP 503 with
+	// Retry-After, REST 503) and lets its calls run for up to
+	// node.drain_timeout, then hangs up the rest with their DiCE. A second
+	// signal hangs them up at once; a third one kills the process.
+	timeout := *stopTimeout
+	if timeout <= 0 {
+		timeout = cfg.Node.DrainTimeout + 30*time.Second
+	}
+	log.Info("draining", "drain_timeout", cfg.Node.DrainTimeout, "active_calls", node.ActiveCalls())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := node.Stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
+	again := make(chan os.Signal, 2)
+	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		if _, ok := <-again; !ok {
+			return
+		}
+		log.Warn("second signal: ending the remaining calls now (a third one kills the process)")
+		cancel()
+		if _, ok := <-again; ok {
+			log.Error("third signal: exiting without waiting")
+			os.Exit(1)
+		}
+	}()
+	err = node.Stop(sctx)
+	signal.Stop(again)
+	close(again)
+	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stop failed", "err", err)
 		return 1
 	}

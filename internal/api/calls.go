@@ -40,9 +40,20 @@ func callError(err error) error {
 	case errors.Is(err, call.ErrInvalidCommand):
 		return errorf(http.StatusConflict, "%v", err)
 	case errors.Is(err, call.ErrDraining):
-		return errorf(http.StatusServiceUnavailable, "this node is draining; retry on another node")
-	case errors.Is(err, call.ErrNotOwner):
-		return errorf(http.StatusServiceUnavailable, "the call is running on another node; forwarding between nodes is not available yet")
+		e := errorf(http.StatusServiceUnavailable, "this node is draining; retry on another node")
+		e.RetryAfter = 1
+		return e
+	case errors.Is(err, call.ErrUnavailable):
+		e := errorf(http.StatusServiceUnavailable, "the region's store is unreachable; no new calls until it is back")
+		e.RetryAfter = 5
+		return e
+	case errors.Is(err, call.ErrOwnerUnreachable):
+		// The message names the node and the wait (see app's peers).
+		return errorf(http.StatusGatewayTimeout, "%v", err)
+	}
+	var wr *call.WrongRegionError
+	if errors.As(err, &wr) {
+		return errorf(http.StatusMisdirectedRequest, "%v", wr)
 	}
 	return err
 }

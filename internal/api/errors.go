@@ -14,10 +14,12 @@ import (
 // errorCode is the HTTP status times 100 plus a sub-code; Sinch publishes only
 // 40400, so the sub-codes are callcore's own and always 0 for now.
 type Error struct {
-	Status    int    `json:"-"`
-	ErrorCode int    `json:"errorCode"`
-	Message   string `json:"message"`
-	Reference string `json:"reference,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter, when > 0, is sent as Retry-After (seconds) with a 503.
+	RetryAfter int    `json:"-"`
+	ErrorCode  int    `json:"errorCode"`
+	Message    string `json:"message"`
+	Reference  string `json:"reference,omitempty"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Message) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/callcore/callcore/events"
@@ -17,10 +18,17 @@ import (
 // record. Live records live for liveTTL (the longest a call may last plus a
 // margin); ended ones for endedTTL, so GET /calls answers for a while after
 // the DiCE.
+//
+// The owning node is the only writer of a live call's record, so it
+// remembers the version it wrote last and saves with ReplaceCall: one
+// round trip, and a conflict means another node took the call over.
 type callStore struct {
 	s                 store.Store
 	node              string
 	liveTTL, endedTTL time.Duration
+
+	mu       sync.Mutex
+	versions map[string]int64 // live calls of this node: last version written
 }
 
 var _ call.Store = (*callStore)(nil)
@@ -37,7 +45,16 @@ func (cs *callStore) Create(ctx context.Context, s *call.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	return cs.s.CreateCall(ctx, store.CallRecord{ID: s.ID, Owner: cs.node, Data: data}, cs.ttl(s))
+	if err := cs.s.CreateCall(ctx, store.CallRecord{ID: s.ID, Owner: cs.node, Data: data, Live: s.State.Ongoing()}, cs.ttl(s)); err != nil {
+		return err
+	}
+	cs.mu.Lock()
+	if cs.versions == nil {
+		cs.versions = map[string]int64{}
+	}
+	cs.versions[s.ID] = 1
+	cs.mu.Unlock()
+	return nil
 }
 
 func (cs *callStore) Save(ctx context.Context, s *call.Snapshot) error {
@@ -45,10 +62,55 @@ func (cs *callStore) Save(ctx context.Context, s *call.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	_, err = cs.s.UpdateCall(ctx, s.ID, cs.ttl(s), func(r *store.CallRecord) error {
-		r.Data = data
+	live := s.State.Ongoing()
+	cs.mu.Lock()
+	ver, ok := cs.versions[s.ID]
+	cs.mu.Unlock()
+	if !ok {
+		// Not created by this process (a final record written back after
+		// the version was dropped): an ordinary optimistic update.
+		_, err := cs.s.UpdateCall(ctx, s.ID, cs.ttl(s), func(r *store.CallRecord) error {
+			if r.Owner != cs.node {
+				return call.ErrFenced
+			}
+			r.Data, r.Live = data, live
+			return nil
+		})
+		return cs.mapErr(err)
+	}
+	v, err := cs.s.ReplaceCall(ctx, store.CallRecord{ID: s.ID, Owner: cs.node, Version: ver, Data: data, Live: live}, cs.ttl(s))
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			cs.forget(s.ID)
+		}
+		return cs.mapErr(err)
+	}
+	cs.mu.Lock()
+	if live {
+		cs.versions[s.ID] = v
+	} else {
+		delete(cs.versions, s.ID)
+	}
+	cs.mu.Unlock()
+	return nil
+}
+
+func (cs *callStore) forget(id string) {
+	cs.mu.Lock()
+	delete(cs.versions, id)
+	cs.mu.Unlock()
+}
+
+// mapErr turns a conflict on this node's own call into ErrFenced.
+func (cs *callStore) mapErr(err error) error {
+	switch {
+	case err == nil:
 		return nil
-	})
+	case errors.Is(err, store.ErrConflict), errors.Is(err, call.ErrFenced):
+		return fmt.Errorf("%w: %v", call.ErrFenced, err)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %v", call.ErrCallNotFound, err)
+	}
 	return err
 }
 
@@ -64,7 +126,55 @@ func (cs *callStore) Load(ctx context.Context, id string) (*call.Snapshot, error
 	if err := json.Unmarshal(r.Data, &s); err != nil {
 		return nil, fmt.Errorf("call record %s: %w", id, err)
 	}
+	s.Node = r.Owner
 	return &s, nil
+}
+
+func (cs *callStore) Orphans(ctx context.Context, node string) ([]string, error) {
+	return cs.s.NodeCalls(ctx, node)
+}
+
+func (cs *callStore) Finalize(ctx context.Context, id string, fn func(*call.Snapshot) bool) (*call.Snapshot, bool, error) {
+	var out call.Snapshot
+	changed := false
+	_, err := cs.s.UpdateCall(ctx, id, cs.endedTTL, func(r *store.CallRecord) error {
+		changed = false
+		var s call.Snapshot
+		if err := json.Unmarshal(r.Data, &s); err != nil {
+			return fmt.Errorf("call record %s: %w", id, err)
+		}
+		if !fn(&s) {
+			out = s
+			if r.Live && !s.State.Ongoing() {
+				r.Live = false // ended but still indexed: just unindex
+				return nil
+			}
+			return errUnchanged
+		}
+		data, err := json.Marshal(&s)
+		if err != nil {
+			return err
+		}
+		r.Data, r.Live = data, false
+		out, changed = s, true
+		return nil
+	})
+	switch {
+	case errors.Is(err, errUnchanged):
+		return &out, false, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, call.ErrCallNotFound
+	case err != nil:
+		return nil, false, err
+	}
+	return &out, changed, nil
+}
+
+// errUnchanged aborts an UpdateCall that has nothing to write.
+var errUnchanged = errors.New("unchanged")
+
+func (cs *callStore) Unindex(ctx context.Context, node string, ids ...string) error {
+	return cs.s.UnindexCalls(ctx, node, ids...)
 }
 
 // appRouter finds the application of an inbound call from the number
@@ -86,14 +196,18 @@ func (r *appRouter) RouteInbound(ctx context.Context, to events.Destination) (ca
 		if err != nil {
 			return call.CallbackTarget{}, fmt.Errorf("%w: %v", call.ErrNoRoute, err)
 		}
-		num, err := r.s.GetNumber(ctx, number)
+		// One round trip: the number and its app's callbacks.
+		num, cb, found, err := r.s.RouteNumber(ctx, number)
 		if errors.Is(err, store.ErrNotFound) || err == nil && num.AppKey == "" {
 			return call.CallbackTarget{}, fmt.Errorf("%w: number not assigned", call.ErrNoRoute)
 		}
 		if err != nil {
 			return call.CallbackTarget{}, err
 		}
-		return r.Target(ctx, num.AppKey)
+		if found && cb.Primary != "" {
+			return call.CallbackTarget{AppKey: num.AppKey, URL: cb.Primary, FallbackURL: cb.Fallback}, nil
+		}
+		return r.configTarget(num.AppKey)
 	case "username":
 		// A call to an in-app user belongs to the user's application.
 		_, app, ok := r.cfg.User(to.Endpoint)
@@ -117,6 +231,11 @@ func (r *appRouter) Target(ctx context.Context, appKey string) (call.CallbackTar
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return call.CallbackTarget{}, err
 	}
+	return r.configTarget(appKey)
+}
+
+// configTarget is the application's configured callbacks.
+func (r *appRouter) configTarget(appKey string) (call.CallbackTarget, error) {
 	app, ok := r.cfg.App(appKey)
 	if !ok {
 		return call.CallbackTarget{}, fmt.Errorf("%w: unknown application", call.ErrNoRoute)

@@ -17,7 +17,7 @@ import (
 func TestCallStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	cs := &callStore{s: memstore.New(), node: "node-a", liveTTL: time.Hour, endedTTL: time.Minute}
-	snap := &call.Snapshot{ID: "c1", AppKey: "app", State: call.StateAwaitingICE, Direction: call.DirectionInbound,
+	snap := &call.Snapshot{ID: "c1", Node: "node-a", AppKey: "app", State: call.StateAwaitingICE, Direction: call.DirectionInbound,
 		StartedAt: time.Unix(1700000000, 0).UTC()}
 	require.NoError(t, snap.Cookies.Set("k", "v"))
 	require.NoError(t, cs.Create(ctx, snap))
@@ -28,6 +28,45 @@ func TestCallStoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, snap, got)
 	_, err = cs.Load(ctx, "nope")
+	require.ErrorIs(t, err, call.ErrCallNotFound)
+}
+
+// A survivor finalizes a dead node's live call once; the dead node's
+// writes are then fenced.
+func TestCallStoreTakeOver(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	dead := &callStore{s: st, node: "node-a", liveTTL: time.Hour, endedTTL: time.Minute}
+	survivor := &callStore{s: st, node: "node-b", liveTTL: time.Hour, endedTTL: time.Minute}
+	snap := &call.Snapshot{ID: "c1", Node: "node-a", State: call.StateConnected, StartedAt: time.Unix(1700000000, 0).UTC()}
+	require.NoError(t, dead.Create(ctx, snap))
+	require.NoError(t, dead.Save(ctx, snap))
+	ids, err := survivor.Orphans(ctx, "node-a")
+	require.NoError(t, err)
+	require.Equal(t, []string{"c1"}, ids)
+
+	end := func(s *call.Snapshot) bool {
+		if !s.State.Ongoing() {
+			return false
+		}
+		s.State = call.StateEnded
+		return true
+	}
+	got, changed, err := survivor.Finalize(ctx, "c1", end)
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Equal(t, call.StateEnded, got.State)
+	_, changed, err = survivor.Finalize(ctx, "c1", end)
+	require.NoError(t, err)
+	require.False(t, changed, "once")
+	ids, err = survivor.Orphans(ctx, "node-a")
+	require.NoError(t, err)
+	require.Empty(t, ids)
+
+	// The node that was cut off comes back and writes: fenced.
+	snap.State = call.StateParked
+	require.ErrorIs(t, dead.Save(ctx, snap), call.ErrFenced)
+	_, _, err = survivor.Finalize(ctx, "gone", end)
 	require.ErrorIs(t, err, call.ErrCallNotFound)
 }
 

@@ -251,14 +251,13 @@ func (a *App) SIPAddr() string {
 	return a.sip.UDPAddr().String()
 }
 
-// drainCalls refuses new calls and lets running ones finish until ctx
-// ends; then hangs them up (DiCE GENERALERROR) and waits for teardown.
+// drainCalls refuses new calls and lets running ones finish for up to
+// node.drain_timeout (or until ctx ends); then hangs them up (DiCE
+// GENERALERROR) and waits for teardown.
 func (a *App) drainCalls(ctx context.Context) error {
 	a.sip.SetDraining(true)
 	n := a.calls.Active()
-	if n > 0 {
-		a.log.Info("draining calls", "active", n)
-	}
+	a.log.Info("draining calls", "active", n, "drain_timeout", a.cfg.Node.DrainTimeout)
 	// Leave a fifth of the stop budget (at most 5 s) for hanging up the
 	// rest and for the listeners and store that stop after the calls.
 	if deadline, ok := ctx.Deadline(); ok {
@@ -267,7 +266,17 @@ func (a *App) drainCalls(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
 		defer cancel()
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Node.DrainTimeout)
+	defer cancel()
 	return a.calls.Drain(ctx)
+}
+
+// ActiveCalls is the number of calls this node runs.
+func (a *App) ActiveCalls() int {
+	if a.calls == nil {
+		return 0
+	}
+	return a.calls.Active()
 }
 
 // OpsAddr is the bound address of the ops listener (/metrics, /healthz, /readyz).

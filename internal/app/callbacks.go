@@ -18,7 +18,7 @@ type callbacks struct {
 
 var _ call.Callbacks = (*callbacks)(nil)
 
-func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, ev events.Event, accept func([]byte) error) ([]byte, error) {
+func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, id string, ev events.Event, accept func([]byte) error) ([]byte, error) {
 	app, ok := cb.cfg.App(t.AppKey)
 	if !ok {
 		return nil, fmt.Errorf("callbacks: unknown application %q", t.AppKey)
@@ -30,6 +30,7 @@ func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, ev even
 		Secret:         app.Secret.Reveal(),
 		ConnectTimeout: app.CallbackConnectTimeout,
 		TotalTimeout:   app.CallbackTimeout,
+		EventID:        id,
 	}, ev, accept)
 	if err != nil {
 		return nil, err

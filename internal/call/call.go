@@ -143,6 +143,9 @@ type Call struct {
 	// written by the task, read by end for the PIE of a hangup.
 	menuAt     atomic.Pointer[string]
 	diceSent   bool
+	// eventSeq numbers the call's events for their ids (tasks send
+	// Notify events, hence atomic).
+	eventSeq atomic.Int64
 	lastAction string
 
 	rec recorder // startRecording; its own lock, used by tasks
@@ -223,42 +226,6 @@ func (c *Call) transition(ctx context.Context, in Input) bool {
 		c.save(ctx)
 	}
 	return true
-}
-
-// save hands a copy of the snapshot to the call's saver and returns at
-// once: the actor never waits on the store. The saver writes snapshots in
-// order and skips one that a newer change already replaced, so a burst of
-// changes costs one write and the record always ends on the latest state.
-func (c *Call) save(context.Context) {
-	s := c.snap
-	s.Cookies = *c.snap.Cookies.Clone()
-	for {
-		select {
-		case c.saves <- s:
-			return
-		default:
-			select { // a newer state supersedes the unwritten one
-			case <-c.saves:
-			default:
-			}
-		}
-	}
-}
-
-// saveLoop is the saver: the only writer of the call's record after
-// Create. It ends when run closes saves, after the last write.
-func (c *Call) saveLoop(ctx context.Context) {
-	defer close(c.saved)
-	for s := range c.saves {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		err := c.m.deps.Store.Save(sctx, &s)
-		cancel()
-		if err != nil {
-			// Logged and counted; the next change writes the record again.
-			c.m.metrics.storeErrors.Inc()
-			c.log.Error("saving call record failed", "state", s.State, "err", err)
-		}
-	}
 }
 
 // spawn runs work on its own goroutine with a context the actor cancels

@@ -625,5 +625,20 @@ func TestStoreFailuresDoNotStopACall(t *testing.T) {
 		s, err := e.store.Load(context.Background(), "call-1")
 		require.NoError(t, err)
 		require.Equal(t, StateInitiated, s.State, "only Create reached the store")
+		require.InDelta(t, 1, testutil.ToFloat64(e.m.metrics.unsaved), 0, "the final record waits for the store")
+
+		// The store comes back: the final record is written back.
+		e.store.mu.Lock()
+		e.store.saveErr = nil
+		e.store.mu.Unlock()
+		e.m.SetStoreDown(true)
+		e.m.SetStoreDown(false)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		s, err = e.store.Load(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateEnded, s.State)
+		require.Equal(t, events.ReasonManagerHangup, s.Reason)
+		require.InDelta(t, 0, testutil.ToFloat64(e.m.metrics.unsaved), 0)
 	})
 }

@@ -124,6 +124,9 @@ func (m *Manager) Callout(ctx context.Context, o Callout) (string, error) {
 	if m.draining.Load() {
 		return "", ErrDraining
 	}
+	if m.storeDown.Load() {
+		return "", ErrUnavailable
+	}
 	if o.Destination == nil && !(o.Method == MethodCustom && o.ICE.given()) {
 		return "", fmt.Errorf("%w: destination is required", ErrInvalidCommand)
 	}
@@ -134,6 +137,9 @@ func (m *Manager) Callout(ctx context.Context, o Callout) (string, error) {
 	}
 	target, err := m.deps.Apps.Target(ctx, o.AppKey)
 	if err != nil {
+		if !errors.Is(err, ErrNoRoute) {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 		return "", fmt.Errorf("callback target of app: %w", err)
 	}
 	id := m.opts.NewID()

@@ -38,6 +38,7 @@ func (c *Call) dial(ctx context.Context, req DialRequest, o dialOpts) {
 		c.snap.To = events.Destination{Type: string(req.Kind), Endpoint: req.Endpoint}
 	}
 	c.suppressed = c.suppressed || o.suppress
+	c.snap.WantDiCE = c.snap.WantDiCE && !c.suppressed
 	caller := c.caller
 	start := time.Now()
 	var (
@@ -440,7 +441,7 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), c.m.opts.TeardownTimeout)
 		defer cancel()
 		if pie != nil {
-			if _, err := c.m.deps.Callbacks.Deliver(tctx, pieTarget, pie, nil); err != nil {
+			if _, err := c.m.deps.Callbacks.Deliver(tctx, pieTarget, c.eventID("pie"), pie, nil); err != nil {
 				c.log.Warn("PIE of the hangup not delivered", "err", err)
 			}
 		}
@@ -471,8 +472,8 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 			c.log.Warn("teardown incomplete", "err", err)
 		}
 		c.snap.EndedAt = c.m.opts.Now()
+		c.sendDiCE(ctx) // queued before the final state is written
 		c.transition(ctx, InputTornDown)
 		c.m.metrics.ended.WithLabelValues(c.snap.Result, c.snap.Reason).Inc()
-		c.sendDiCE(ctx)
 	})
 }

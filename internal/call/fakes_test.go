@@ -371,7 +371,7 @@ func (b *fakeBackend) on(k events.Kind, body string) {
 	b.reply[k] = func(events.Event) ([]byte, error) { return []byte(body), nil }
 }
 
-func (b *fakeBackend) Deliver(ctx context.Context, _ CallbackTarget, ev events.Event, accept func([]byte) error) ([]byte, error) {
+func (b *fakeBackend) Deliver(ctx context.Context, _ CallbackTarget, _ string, ev events.Event, accept func([]byte) error) ([]byte, error) {
 	b.mu.Lock()
 	b.got = append(b.got, ev)
 	fn := b.reply[ev.Kind()]
@@ -458,6 +458,35 @@ func (s *memStore) Load(_ context.Context, id string) (*Snapshot, error) {
 	c := cloneSnap(snap)
 	return &c, nil
 }
+
+func (s *memStore) Orphans(_ context.Context, node string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, snap := range s.m {
+		if snap.Node == node && snap.State.Ongoing() {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func (s *memStore) Finalize(_ context.Context, id string, fn func(*Snapshot) bool) (*Snapshot, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, ok := s.m[id]
+	if !ok {
+		return nil, false, ErrCallNotFound
+	}
+	c := cloneSnap(snap)
+	if !fn(&c) {
+		return &c, false, nil
+	}
+	s.m[id] = cloneSnap(c)
+	return &c, true, nil
+}
+
+func (s *memStore) Unindex(context.Context, string, ...string) error { return nil }
 
 func cloneSnap(s Snapshot) Snapshot {
 	s.Cookies = *s.Cookies.Clone()

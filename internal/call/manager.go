@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/regions"
 	"github.com/callcore/callcore/svaml"
 )
 
@@ -29,6 +30,12 @@ type Deps struct {
 	Recordings Recordings
 	// Streams runs connectStream; nil makes it unsupported.
 	Streams Streams
+	// Events queues DiCE and Notify durably; nil delivers them once,
+	// directly (unit tests).
+	Events EventQueue
+	// Peers forwards commands for calls of other nodes; nil answers them
+	// with ErrOwnerUnreachable.
+	Peers Peers
 }
 
 // Options are the Manager's knobs.
@@ -58,6 +65,14 @@ type Options struct {
 	// Now and NewID exist for tests; defaults are time.Now and random ids.
 	Now   func() time.Time
 	NewID func() string
+	// Directory and RegionURLs tell a call id of another region of the
+	// deployment (answered with a WrongRegionError naming that region's
+	// base URL). A nil Directory does not check regions.
+	Directory  *regions.Directory
+	RegionURLs map[string]string
+	// DrainProgress is how often Drain logs how many calls are left.
+	// Default 10 s.
+	DrainProgress time.Duration
 }
 
 // Manager creates calls, finds them for REST commands and drains them.
@@ -70,7 +85,11 @@ type Manager struct {
 	mu       sync.Mutex
 	calls    map[string]*Call
 	draining atomic.Bool
-	wg       sync.WaitGroup // actors and DiCE deliveries
+	// storeDown refuses new calls at once while the store is unreachable
+	// (SetStoreDown), instead of letting each wait for its timeout.
+	storeDown atomic.Bool
+	wg        sync.WaitGroup // actors and DiCE deliveries
+	writeBack writeBack      // final records the store could not take
 }
 
 // NewManager checks the dependencies and applies defaults.
@@ -108,7 +127,22 @@ func NewManager(d Deps, o Options) (*Manager, error) {
 	if o.NewID == nil {
 		o.NewID = newUUID
 	}
-	return &Manager{deps: d, opts: o, log: o.Logger, metrics: NewMetrics(o.Registerer), calls: map[string]*Call{}}, nil
+	if o.DrainProgress <= 0 {
+		o.DrainProgress = 10 * time.Second
+	}
+	m := &Manager{deps: d, opts: o, log: o.Logger, metrics: NewMetrics(o.Registerer), calls: map[string]*Call{}}
+	m.writeBack.m = m
+	return m, nil
+}
+
+// SetStoreDown tells the manager whether the shared store is unreachable.
+// While it is, new calls are refused with ErrUnavailable (inbound: 503)
+// and running calls go on from memory; their records are written back
+// when it returns.
+func (m *Manager) SetStoreDown(down bool) {
+	if m.storeDown.Swap(down) != down && !down {
+		m.writeBack.kick()
+	}
 }
 
 func newUUID() string {
@@ -197,12 +231,20 @@ func (m *Manager) HandleInbound(ctx context.Context, in Inbound) {
 		_ = in.Leg.Reject(rctx, 503, "Service Unavailable")
 		return
 	}
+	if m.storeDown.Load() {
+		m.metrics.rejected.WithLabelValues("store_down").Inc()
+		log.Warn("inbound call rejected: the store is unreachable")
+		_ = in.Leg.Reject(rctx, 503, "Service Unavailable")
+		return
+	}
 	target, err := m.deps.Apps.RouteInbound(rctx, in.To)
 	if err != nil {
 		reason := "no_route"
 		code, text := 404, "Not Found"
 		if !errors.Is(err, ErrNoRoute) {
-			reason, code, text = "error", 500, "Server Internal Error"
+			// The store did not answer: another node (or this one in a
+			// moment) can take the call.
+			reason, code, text = "store_down", 503, "Service Unavailable"
 		}
 		log.Warn("inbound call rejected", "reason", reason, "to_type", in.To.Type, "err", err)
 		m.metrics.rejected.WithLabelValues(reason).Inc()
@@ -225,6 +267,7 @@ func (m *Manager) HandleInbound(ctx context.Context, in Inbound) {
 		Result: events.ResultNA, Reason: events.ReasonNA, StartedAt: now,
 	})
 	c.target = target
+	c.snap.CallHeaders = in.Headers
 	c.caller = &leg{role: roleCaller, sip: in.Leg, in: in.Leg, offer: in.Offer}
 	c.inbound = &in
 	c.origin = origin
@@ -256,6 +299,11 @@ func (m *Manager) newCall(id string, log *slog.Logger, s Snapshot) *Call {
 
 // start persists the new call and launches its actor.
 func (m *Manager) start(ctx context.Context, c *Call) error {
+	if m.storeDown.Load() {
+		return ErrUnavailable
+	}
+	c.snap.Callback = CallbackRef{URL: c.target.URL, Fallback: c.target.FallbackURL}
+	c.snap.WantDiCE = c.wantDiCE() && !c.suppressed
 	if err := m.register(c); err != nil {
 		return err
 	}
@@ -265,7 +313,7 @@ func (m *Manager) start(ctx context.Context, c *Call) error {
 	if err != nil {
 		m.unregister(c)
 		m.wg.Done()
-		return fmt.Errorf("creating call record: %w", err)
+		return fmt.Errorf("%w: creating call record: %v", ErrUnavailable, err)
 	}
 	m.metrics.active.WithLabelValues(string(c.snap.Direction)).Inc()
 	go func() {
@@ -275,9 +323,24 @@ func (m *Manager) start(ctx context.Context, c *Call) error {
 	return nil
 }
 
+// checkRegion reports a call id of another region of the deployment.
+func (m *Manager) checkRegion(id string) error {
+	if m.opts.Directory == nil {
+		return nil
+	}
+	region, _, ok := m.opts.Directory.ParseCallID(id)
+	if !ok || string(region) == m.opts.Region {
+		return nil
+	}
+	return &WrongRegionError{Region: string(region), BaseURL: m.opts.RegionURLs[string(region)]}
+}
+
 // Get returns the snapshot of a call, live on this node or recorded in the
 // store by any node.
 func (m *Manager) Get(ctx context.Context, id string) (*Snapshot, error) {
+	if err := m.checkRegion(id); err != nil {
+		return nil, err
+	}
 	if c := m.local(id); c != nil {
 		reply := make(chan Snapshot, 1)
 		select {
@@ -295,29 +358,69 @@ func (m *Manager) Get(ctx context.Context, id string) (*Snapshot, error) {
 // Update applies a PATCH /calls/id/{id} SVAML document (hangup, continue or
 // park, with instructions). leg selects where say/playFiles are heard:
 // "caller", "callee" or "both" ("" means caller). A document that is not
-// valid SVAML for a call update is a *svaml.ValidationError.
+// valid SVAML for a call update is a *svaml.ValidationError. A call that
+// runs on another node of the region gets the command there (Peers).
 func (m *Manager) Update(ctx context.Context, id, leg string, doc []byte) error {
-	resp, err := m.opts.Limits.Parse(svaml.ContextPatchCall, doc)
-	if err != nil {
-		m.metrics.svamlErrors.WithLabelValues("patch").Inc()
+	if err := m.checkRegion(id); err != nil {
 		return err
 	}
-	switch leg {
-	case "", roleCaller, roleCallee, "both":
-	default:
-		return fmt.Errorf("%w: call leg %q is not caller, callee or both", ErrInvalidCommand, leg)
+	resp, err := m.parseUpdate(leg, doc)
+	if err != nil {
+		return err
+	}
+	if c := m.local(id); c != nil {
+		return m.updateLocal(ctx, c, resp, leg)
+	}
+	s, err := m.deps.Store.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !s.State.Ongoing() || s.Node == m.opts.Node {
+		// A record of this node without an actor is a call of an
+		// earlier incarnation: finalized at start-up, or about to be.
+		return ErrCallEnded
+	}
+	if m.deps.Peers == nil {
+		return fmt.Errorf("%w: node %s (this node cannot reach other nodes)", ErrOwnerUnreachable, s.Node)
+	}
+	m.metrics.forwarded.Inc()
+	return m.deps.Peers.Update(ctx, s.Node, id, leg, doc)
+}
+
+// UpdateLocal is Update for a command another node forwarded here: it
+// runs only on this node's own calls (never forwards again), and answers
+// ErrCallNotFound for a call that does not run here.
+func (m *Manager) UpdateLocal(ctx context.Context, id, leg string, doc []byte) error {
+	resp, err := m.parseUpdate(leg, doc)
+	if err != nil {
+		return err
 	}
 	c := m.local(id)
 	if c == nil {
 		s, err := m.deps.Store.Load(ctx, id)
-		if err != nil {
-			return err
-		}
-		if !s.State.Ongoing() {
+		if err == nil && !s.State.Ongoing() {
 			return ErrCallEnded
 		}
-		return ErrNotOwner
+		return ErrCallNotFound
 	}
+	return m.updateLocal(ctx, c, resp, leg)
+}
+
+func (m *Manager) parseUpdate(leg string, doc []byte) (*svaml.Response, error) {
+	resp, err := m.opts.Limits.Parse(svaml.ContextPatchCall, doc)
+	if err != nil {
+		m.metrics.svamlErrors.WithLabelValues("patch").Inc()
+		return nil, err
+	}
+	switch leg {
+	case "", roleCaller, roleCallee, "both":
+	default:
+		return nil, fmt.Errorf("%w: call leg %q is not caller, callee or both", ErrInvalidCommand, leg)
+	}
+	return resp, nil
+}
+
+func (m *Manager) updateLocal(ctx context.Context, c *Call, resp *svaml.Response, leg string) error {
 	errc := make(chan error, 1)
 	select {
 	case c.commands <- command{patch: resp, leg: leg, result: errc}:
@@ -334,17 +437,100 @@ func (m *Manager) Update(ctx context.Context, id, leg string, doc []byte) error 
 	}
 }
 
+// TakeOver ends the calls a node was running when it died (or those of an
+// earlier incarnation of this node, at start-up): each live record becomes
+// FINAL with reason GENERALERROR, its duration counted up to lastSeen (the
+// node's last heartbeat), and its DiCE is queued with the call's DiCE
+// event id. It is idempotent and safe to run on several nodes at once:
+// only the writer that ends a record queues its DiCE. It returns how many
+// calls it ended.
+func (m *Manager) TakeOver(ctx context.Context, node string, lastSeen time.Time) (int, error) {
+	ids, err := m.deps.Store.Orphans(ctx, node)
+	if err != nil {
+		return 0, fmt.Errorf("take over the calls of node %s: %w", node, err)
+	}
+	ended := 0
+	var errs []error
+	var done []string
+	for _, id := range ids {
+		if node == m.opts.Node && m.local(id) != nil {
+			continue // a call of this incarnation
+		}
+		s, changed, err := m.deps.Store.Finalize(ctx, id, func(s *Snapshot) bool {
+			if !s.State.Ongoing() {
+				return false
+			}
+			end := lastSeen
+			if end.Before(s.StartedAt) {
+				end = s.StartedAt
+			}
+			if !s.AnsweredAt.IsZero() && end.Before(s.AnsweredAt) {
+				end = s.AnsweredAt
+			}
+			s.State, s.EndedAt = StateEnded, end
+			s.Result, s.Reason = events.ResultFailed, events.ReasonGeneralError
+			if !s.AnsweredAt.IsZero() {
+				s.Result = events.ResultAnswered
+			}
+			return true
+		})
+		switch {
+		case errors.Is(err, ErrCallNotFound):
+			done = append(done, id) // expired: nothing to send
+			continue
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, id)
+		if !changed {
+			continue
+		}
+		ended++
+		log := m.log.With("call_id", id)
+		log.Warn("call ended: its node is gone", "node", node, "last_seen", lastSeen, "duration_s", s.Duration(s.EndedAt))
+		m.metrics.takenOver.Inc()
+		m.metrics.ended.WithLabelValues(s.Result, s.Reason).Inc()
+		if s.WantDiCE {
+			t := CallbackTarget{AppKey: s.AppKey, URL: s.Callback.URL, FallbackURL: s.Callback.Fallback}
+			if t.URL == "" {
+				if t, err = m.deps.Apps.Target(ctx, s.AppKey); err != nil {
+					log.Error("DiCE of a taken-over call not sent: no callback URL", "err", err)
+					continue
+				}
+			}
+			m.sendEvent(ctx, log, t, DiCEEventID(id), diceOf(s, m.opts.Now()), false)
+		}
+	}
+	if len(done) > 0 {
+		if err := m.deps.Store.Unindex(ctx, node, done...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return ended, errors.Join(errs...)
+}
+
 // Drain stops taking new calls, waits for the running ones to end until
-// ctx is done, then hangs up the rest (DiCE reason GENERALERROR) and waits
-// for their teardown.
+// ctx is done (logging how many are left every DrainProgress), then hangs
+// up the rest (DiCE reason GENERALERROR) and waits for their teardown.
 func (m *Manager) Drain(ctx context.Context) error {
 	m.draining.Store(true)
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	tick := time.NewTicker(m.opts.DrainProgress)
+	defer tick.Stop()
+	start := time.Now()
+wait:
+	for {
+		select {
+		case <-done:
+			m.log.Info("drained: no calls left", "after", time.Since(start).Round(time.Millisecond))
+			return nil
+		case <-tick.C:
+			m.log.Info("draining", "calls_left", m.Active(), "elapsed", time.Since(start).Round(time.Second))
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	m.mu.Lock()
 	live := make([]*Call, 0, len(m.calls))

@@ -25,6 +25,10 @@ type Metrics struct {
 	recordings      *prometheus.CounterVec
 	amd             *prometheus.CounterVec
 	streams         *prometheus.CounterVec
+	forwarded       prometheus.Counter
+	takenOver       prometheus.Counter
+	fenced          prometheus.Counter
+	unsaved         prometheus.Gauge
 }
 
 // NewMetrics registers the call metrics on reg.
@@ -65,6 +69,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Answering-machine detection results by status (human, machine, notsure, hangup)."}, []string{"status"}),
 		streams: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "streams_total",
 			Help: "connectStream connections by outcome (connected, failed)."}, []string{"outcome"}),
+		forwarded: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "commands_forwarded_total",
+			Help: "REST commands for calls of other nodes, forwarded to them."}),
+		takenOver: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "taken_over_total",
+			Help: "Calls of dead nodes (or of an earlier incarnation of this one) ended by this node."}),
+		fenced: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "fenced_total",
+			Help: "Calls this node stopped because another node had taken them over while it was cut off from the store."}),
+		unsaved: f.NewGauge(prometheus.GaugeOpts{Namespace: "callcore", Subsystem: "calls", Name: "unsaved_records",
+			Help: "Ended calls whose final record waits for the store to come back."}),
 	}
 	for _, o := range []string{"stored", "failed"} {
 		m.recordings.WithLabelValues(o)

@@ -3,6 +3,8 @@ package call
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/callcore/callcore/events"
@@ -49,23 +51,23 @@ func (c *Call) ace() *events.ACE {
 	}
 }
 
-func (c *Call) dice() *events.DiCE {
-	from := c.snap.From.Endpoint
+func (c *Call) dice() *events.DiCE { return diceOf(&c.snap, c.m.opts.Now()) }
+
+// diceOf builds the Disconnected Call Event of an ended call from its
+// snapshot alone, so that a surviving node can send it for a dead one.
+func diceOf(s *Snapshot, now time.Time) *events.DiCE {
+	from := s.From.Endpoint
 	if from == "" {
 		from = "private"
 	}
-	ev := &events.DiCE{
-		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
-		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey,
-		Reason: c.snap.Reason, Result: c.snap.Result,
-		Debit: c.rate(), UserRate: c.rate(),
-		To: c.snap.To, Duration: c.snap.Duration(c.snap.EndedAt), From: from,
-		Cookies: c.cookies(),
+	return &events.DiCE{
+		ID: s.ID, Timestamp: events.Timestamp(now), Version: events.APIVersion,
+		Custom: s.Custom, ApplicationKey: s.AppKey,
+		Reason: s.Reason, Result: s.Result,
+		Debit: events.Money{CurrencyID: s.Currency}, UserRate: events.Money{CurrencyID: s.Currency},
+		To: s.To, Duration: s.Duration(s.EndedAt), From: from,
+		Cookies: s.cookieList(), CallHeaders: s.CallHeaders,
 	}
-	if c.inbound != nil {
-		ev.CallHeaders = c.inbound.Headers
-	}
-	return ev
 }
 
 // replyError classifies why an event got no usable SVAML.
@@ -81,6 +83,7 @@ func (e *replyError) Unwrap() error { return e.err }
 // ctxKind. Both URLs are tried (the callback client falls back when accept
 // rejects a reply); the error says whether the failure was invalid SVAML.
 func (c *Call) request(ctx context.Context, t CallbackTarget, ev events.Event, ctxKind svaml.Context) (*svaml.Response, error) {
+	id := c.eventID(ev.Kind().String())
 	var parsed *svaml.Response
 	var lastParseErr error
 	accept := func(body []byte) error {
@@ -93,7 +96,7 @@ func (c *Call) request(ctx context.Context, t CallbackTarget, ev events.Event, c
 		return nil
 	}
 	start := time.Now()
-	_, err := c.m.deps.Callbacks.Deliver(ctx, t, ev, accept)
+	_, err := c.m.deps.Callbacks.Deliver(ctx, t, id, ev, accept)
 	c.m.metrics.callbackLatency.WithLabelValues(ev.Kind().String()).Observe(time.Since(start).Seconds())
 	if err != nil {
 		outcome := "failed"
@@ -179,29 +182,69 @@ func (c *Call) playErrorThenEnd(ctx context.Context, reason string) {
 	})
 }
 
-// sendDiCE hands the DiCE to the callback client on a goroutine the
-// manager waits for on drain. The call does not wait for the backend.
+// sendDiCE queues the DiCE (durably, see EventQueue) before the call's
+// final state is written, so that a node dying in between leaves a live
+// record whose DiCE a survivor sends again, with the same event id. The
+// call does not wait for the backend. Without an EventQueue it is
+// delivered once, directly, on a goroutine the manager waits for on drain.
 func (c *Call) sendDiCE(ctx context.Context) {
 	if c.diceSent || c.suppressed || !c.wantDiCE() {
 		return
 	}
 	c.diceSent = true
-	ev := c.dice()
-	t := c.target
-	c.m.wg.Add(1)
-	go func() {
-		defer c.m.wg.Done()
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.opts.TeardownTimeout)
+	c.m.sendEvent(ctx, c.log, c.target, DiCEEventID(c.snap.ID), c.dice(), false)
+}
+
+// DiCEEventID is the event id of a call's DiCE: the same whichever node
+// sends it, so that a backend drops the second of two.
+func DiCEEventID(callID string) string { return callID + ":dice" }
+
+// eventID returns a new event id of the call: "<call id>:<kind>:<n>".
+func (c *Call) eventID(kind string) string {
+	if kind == "ice" {
+		return c.snap.ID + ":ice"
+	}
+	return c.snap.ID + ":" + kind + ":" + strconv.FormatInt(c.eventSeq.Add(1), 10)
+}
+
+// sendEvent hands an event that expects no SVAML to the event queue.
+// Without one it delivers it directly: on a goroutine the manager waits
+// for on drain, or, with wait, before returning (Notify events from a
+// call's tasks, which keeps them in order).
+func (m *Manager) sendEvent(ctx context.Context, log *slog.Logger, t CallbackTarget, id string, ev events.Event, wait bool) {
+	kind := ev.Kind().String()
+	if m.deps.Events != nil {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.TeardownTimeout)
 		defer cancel()
-		start := time.Now()
-		_, err := c.m.deps.Callbacks.Deliver(dctx, t, ev, nil)
-		c.m.metrics.callbackLatency.WithLabelValues("dice").Observe(time.Since(start).Seconds())
-		if err != nil {
-			c.m.metrics.callbacks.WithLabelValues("dice", "failed").Inc()
-			c.log.Warn("DiCE delivery failed", "err", err)
+		if err := m.deps.Events.Enqueue(qctx, t, id, ev); err != nil {
+			m.metrics.callbacks.WithLabelValues(kind, "failed").Inc()
+			log.Error("event not queued; it is lost", "event", kind, "event_id", id, "err", err)
 			return
 		}
-		c.m.metrics.callbacks.WithLabelValues("dice", "ok").Inc()
+		m.metrics.callbacks.WithLabelValues(kind, "queued").Inc()
+		return
+	}
+	deliver := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.TeardownTimeout)
+		defer cancel()
+		start := time.Now()
+		_, err := m.deps.Callbacks.Deliver(dctx, t, id, ev, nil)
+		m.metrics.callbackLatency.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+		if err != nil {
+			m.metrics.callbacks.WithLabelValues(kind, "failed").Inc()
+			log.Warn("event delivery failed", "event", kind, "err", err)
+			return
+		}
+		m.metrics.callbacks.WithLabelValues(kind, "ok").Inc()
+	}
+	if wait {
+		deliver()
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		deliver()
 	}()
 }
 
@@ -218,12 +261,10 @@ func (c *Call) wantDiCE() bool {
 	return true
 }
 
-// sendNotify delivers a Notify event (recording, AMD) to the app's callback
-// URL off the actor; the reply is ignored and a failure only logged. ID and
-// Custom never change after the call was created, so tasks may read them.
+// sendNotify queues a Notify event (recording, AMD) for the app's callback
+// URL; the reply is ignored. ID and Custom never change after the call was
+// created, so tasks may call it.
 func (c *Call) sendNotify(ctx context.Context, n *events.Notify) {
 	n.ID, n.Version, n.Custom = c.snap.ID, events.APIVersion, c.snap.Custom
-	if _, err := c.m.deps.Callbacks.Deliver(ctx, c.target, n, nil); err != nil {
-		c.log.Warn("notify not delivered", "type", n.Type, "err", err)
-	}
+	c.m.sendEvent(ctx, c.log, c.target, c.eventID("notify"), n, true)
 }

@@ -252,9 +252,30 @@ type CallbackTarget struct {
 
 // Callbacks delivers signed events. accept validates a reply (nil: any 2xx
 // is fine); a reply it rejects counts as a failure of that URL, and the
-// fallback URL is tried. It returns the accepted reply body.
+// fallback URL is tried. It returns the accepted reply body. id is the
+// event's stable id (header x-callcore-event-id).
 type Callbacks interface {
-	Deliver(ctx context.Context, t CallbackTarget, ev events.Event, accept func([]byte) error) ([]byte, error)
+	Deliver(ctx context.Context, t CallbackTarget, id string, ev events.Event, accept func([]byte) error) ([]byte, error)
+}
+
+// EventQueue takes the events that expect no SVAML (DiCE, Notify) and
+// delivers them durably: retried while the backend is down, by any node of
+// the region if this one dies, each with its stable id so that a backend
+// can drop a duplicate.
+type EventQueue interface {
+	// Enqueue returns once the event is queued (durably, or in memory
+	// while the store is unreachable), not when it is delivered.
+	Enqueue(ctx context.Context, t CallbackTarget, id string, ev events.Event) error
+}
+
+// Peers reaches the other nodes of the region: a REST command for a call
+// that runs on another node is forwarded to it.
+type Peers interface {
+	// Update runs Manager.Update for the call on node. Errors the remote
+	// manager returned come back as the same sentinel errors
+	// (ErrCallNotFound, ErrCallEnded, ErrInvalidCommand); a node that does
+	// not answer is ErrOwnerUnreachable.
+	Update(ctx context.Context, node, id, leg string, doc []byte) error
 }
 
 // Apps routes inbound calls to applications.
@@ -271,9 +292,20 @@ type Store interface {
 	// Create stores a new call; the owner is this node.
 	Create(ctx context.Context, s *Snapshot) error
 	// Save overwrites the call's snapshot (only the owning actor writes).
+	// It fails with ErrFenced if another node took the call over (its
+	// owner was declared dead while it was cut off from the store).
 	Save(ctx context.Context, s *Snapshot) error
 	// Load returns a call's snapshot or ErrCallNotFound.
 	Load(ctx context.Context, id string) (*Snapshot, error)
+	// Orphans lists the calls a node was running (its live calls).
+	Orphans(ctx context.Context, node string) ([]string, error)
+	// Finalize ends the record of a call whose node is gone: fn gets the
+	// stored snapshot and reports whether it ended it (false: it had
+	// ended already, nothing is written). Safe against concurrent writers.
+	// The record is no longer listed by Orphans afterwards.
+	Finalize(ctx context.Context, id string, fn func(*Snapshot) bool) (*Snapshot, bool, error)
+	// Unindex drops ids from node's Orphans list.
+	Unindex(ctx context.Context, node string, ids ...string) error
 }
 
 // Errors the manager returns; the API maps them to HTTP statuses.
@@ -282,9 +314,14 @@ var (
 	ErrCallNotFound = errors.New("call not found")
 	// ErrCallEnded: the call exists but has ended (409 for commands).
 	ErrCallEnded = errors.New("call has ended")
-	// ErrNotOwner: the call is live on another node (forwarding lands with
-	// the multi-node issue).
-	ErrNotOwner = errors.New("call is owned by another node")
+	// ErrOwnerUnreachable: the call runs on another node, which did not
+	// answer the forwarded command (504).
+	ErrOwnerUnreachable = errors.New("the node running the call did not answer")
+	// ErrFenced: another node took the call over (see Store.Save).
+	ErrFenced = errors.New("call was taken over by another node")
+	// ErrUnavailable: the shared store is unreachable; new calls are
+	// refused until it is back (503).
+	ErrUnavailable = errors.New("the region's store is unreachable")
 	// ErrNoRoute: no application owns the dialled destination.
 	ErrNoRoute = errors.New("no application for the dialled destination")
 	// ErrDraining: the node takes no new calls.
@@ -292,3 +329,17 @@ var (
 	// ErrInvalidCommand: the command does not apply to the call now.
 	ErrInvalidCommand = errors.New("invalid command for the call")
 )
+
+// WrongRegionError: the call id names another region of the deployment.
+// The API answers 421 naming the base URL of that region.
+type WrongRegionError struct {
+	Region  string // the call's region
+	BaseURL string // its API base URL ("" if not configured)
+}
+
+func (e *WrongRegionError) Error() string {
+	if e.BaseURL == "" {
+		return fmt.Sprintf("the call belongs to region %s, not this one; send requests about it to that region's API", e.Region)
+	}
+	return fmt.Sprintf("the call belongs to region %s, not this one; send requests about it to %s", e.Region, e.BaseURL)
+}

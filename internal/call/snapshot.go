@@ -39,6 +39,19 @@ type Snapshot struct {
 	StartedAt  time.Time `json:"startedAt"`
 	AnsweredAt time.Time `json:"answeredAt,omitzero"`
 	EndedAt    time.Time `json:"endedAt,omitzero"`
+	// What a surviving node needs to send the DiCE of a call whose node
+	// died: where the call's events go, whether it sends a DiCE at all and
+	// the ICE's call headers, which the DiCE repeats.
+	Callback    CallbackRef       `json:"callback,omitzero"`
+	WantDiCE    bool              `json:"wantDice,omitempty"`
+	CallHeaders []events.KeyValue `json:"callHeaders,omitempty"`
+}
+
+// CallbackRef is the persisted part of a CallbackTarget (the app key is
+// the snapshot's).
+type CallbackRef struct {
+	URL      string `json:"url,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // Duration is the billable duration in whole seconds: from answer to end

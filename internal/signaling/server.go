@@ -256,9 +256,9 @@ func (s *Server) TCPAddr() netip.AddrPort {
 	return s.tcpAddr
 }
 
-// SetDraining makes new INVITEs get 503 Service Unavailable with
-// Retry-After (true) or be accepted again (false). Calls in progress and
-// Dial are not affected.
+// SetDraining makes new INVITEs and out-of-dialog OPTIONS get 503 Service
+// Unavailable with Retry-After (true) or be accepted again (false). Calls
+// in progress and Dial are not affected.
 func (s *Server) SetDraining(on bool) {
 	s.mu.Lock()
 	s.draining = on
@@ -515,6 +515,15 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if hasToTag(req) && s.lookup(req) == nil {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	// A draining node fails out-of-dialog OPTIONS, so that load balancers
+	// probing with them (Kamailio's dispatcher) stop sending it calls.
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining && !hasToTag(req) {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(defaultRetryAfter503)))
 		return
 	}
 	s.respond(tx, req, 200, "OK",

@@ -560,7 +560,16 @@ func TestMaxCallsAndDraining(t *testing.T) {
 	_, r, err = p.call(ctx, p.uriOf("3", ts.UDPAddr()), []byte(offerSDP))
 	require.Error(t, err)
 	assert.Equal(t, 503, r[len(r)-1].StatusCode)
+	// Load balancers probing with OPTIONS see the node leave...
+	res, err := p.do(ctx, sip.NewRequest(sip.OPTIONS, p.uriOf("", ts.UDPAddr())))
+	require.NoError(t, err)
+	assert.Equal(t, 503, res.StatusCode)
+	require.NotNil(t, res.GetHeader("Retry-After"))
 	ts.SetDraining(false)
+	// ...and come back.
+	res, err = p.do(ctx, sip.NewRequest(sip.OPTIONS, p.uriOf("", ts.UDPAddr())))
+	require.NoError(t, err)
+	assert.Equal(t, 200, res.StatusCode)
 	lastDone := goCall(t, p, p.uriOf("4", ts.UDPAddr()))
 	require.NoError(t, ts.nextCall(t).Reject(ctx, 486, ""))
 	recvTimeout(t, lastDone, wait, "last call end")
