@@ -78,10 +78,19 @@ func (cs *callStore) Save(ctx context.Context, s *call.Snapshot) error {
 		})
 		return cs.mapErr(err)
 	}
-	v, err := cs.s.ReplaceCall(ctx, store.CallRecord{ID: s.ID, Owner: cs.node, Version: ver, Data: data, Live: live}, cs.ttl(s))
+	rec := store.CallRecord{ID: s.ID, Owner: cs.node, Version: ver, Data: data, Live: live}
+	v, err := cs.s.ReplaceCall(ctx, rec, cs.ttl(s))
+	if errors.Is(err, store.ErrNotFound) {
+		// The record is gone while the call runs: Redis restarted without
+		// persistence (or was flushed). Write it again.
+		if err = cs.s.CreateCall(ctx, rec, cs.ttl(s)); err == nil {
+			v = 1
+		}
+	}
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 			cs.forget(s.ID)
+			err = fmt.Errorf("%w: %v", call.ErrFenced, err)
 		}
 		return cs.mapErr(err)
 	}

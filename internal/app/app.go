@@ -20,7 +20,9 @@ import (
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/api"
 	"github.com/callcore/callcore/internal/call"
+	"github.com/callcore/callcore/internal/cluster"
 	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/redisconn"
 	"github.com/callcore/callcore/internal/signaling"
 	"github.com/callcore/callcore/internal/store"
 	"github.com/callcore/callcore/internal/store/memstore"
@@ -50,6 +52,10 @@ type App struct {
 	recordingFiles *record.FileDir
 	sip            *signaling.Server
 	calls          *call.Manager
+	callbackClient *events.Client
+	region         *region
+	// stopping is closed when Stop begins.
+	stopping chan struct{}
 
 	apiSrv, opsSrv *http.Server
 	apiLn, opsLn   net.Listener
@@ -70,7 +76,7 @@ type namedStop struct {
 // Start does. Start-up work against the store is bounded by 10 seconds.
 func New(cfg *config.Config, opts Options) (*App, error) {
 	ctx := context.Background()
-	a := &App{cfg: cfg, log: opts.Logger, registry: opts.Registry}
+	a := &App{cfg: cfg, log: opts.Logger, registry: opts.Registry, stopping: make(chan struct{})}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +86,9 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	st, err := openStore(cfg, a.registry)
+	a.region = &region{boot: cluster.NewBootID(), peers: &peers{timeout: cfg.Cluster.ForwardTimeout},
+		storeUp: newStoreUpGauge(a.registry)}
+	st, err := a.openStore()
 	if err != nil {
 		return nil, err
 	}
@@ -122,16 +130,21 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-func openStore(cfg *config.Config, reg prometheus.Registerer) (store.Store, error) {
-	url := cfg.Store.RedisURL.Reveal()
+// openStore opens the memory store, or the Redis client shared by the
+// store, bus, outbox and membership, and the Redis store on it.
+func (a *App) openStore() (store.Store, error) {
+	url := a.cfg.Store.RedisURL.Reveal()
 	if url == "" {
 		return memstore.New(), nil
 	}
-	st, err := redisstore.Open(url, "callcore:"+cfg.Node.Region, redisstore.WithMetrics(redisstore.NewMetrics(reg)))
+	a.region.counter = redisconn.NewCounter(a.registry)
+	client, err := redisconn.Open(url, redisconn.Options{Counter: a.region.counter})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return st, nil
+	a.region.client = client
+	a.addStop("redis client", func(context.Context) error { return client.Close() })
+	return redisstore.New(client, keyPrefix(a.cfg), redisstore.WithMetrics(redisstore.NewMetrics(a.registry))), nil
 }
 
 // seed puts the configured applications into the store without overwriting
@@ -180,7 +193,14 @@ func (a *App) addStop(name string, fn func(context.Context) error) {
 func (a *App) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	var err error
+	// The region first: an earlier run's calls are ended and the outbox
+	// runs before the first call can arrive.
+	if err := a.startRegion(ctx); err != nil {
+		_ = a.Stop(ctx)
+		return err
+	}
 	if err := a.sip.Start(ctx); err != nil {
+		_ = a.Stop(ctx)
 		return fmt.Errorf("sip listener: %w", err)
 	}
 	a.addStop("sip", func(context.Context) error { return a.sip.Close() })
@@ -292,6 +312,7 @@ func (a *App) OpsAddr() string {
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.ready.Store(false)
+		close(a.stopping)
 		var errs []error
 		for i := len(a.onStop) - 1; i >= 0; i-- {
 			s := a.onStop[i]

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -62,6 +63,7 @@ func (a *App) newCallCore() error {
 		Logger:  a.log.With("component", "callbacks"),
 		Metrics: events.NewMetrics(a.registry),
 	})
+	a.callbackClient = client
 	a.addStop("callback client", func(context.Context) error { client.CloseIdleConnections(); return nil })
 
 	recs := &recordings{
@@ -91,6 +93,14 @@ func (a *App) newCallCore() error {
 	if err != nil {
 		return err
 	}
+	known := []regions.Region{region}
+	for id := range cfg.Regions {
+		known = append(known, regions.Region(id))
+	}
+	dir, err := regions.NewDirectory(known...)
+	if err != nil {
+		return fmt.Errorf("regions: %w", err)
+	}
 	mgr, err := call.NewManager(call.Deps{
 		Media:      mediaAdapter{e: eng},
 		Callbacks:  &callbacks{c: client, cfg: cfg},
@@ -99,10 +109,12 @@ func (a *App) newCallCore() error {
 		Dialer:     &lazyDialer{a: a},
 		Streams:    streamDialer{log: a.log.With("component", "stream"), reg: a.registry},
 		Recordings: recs,
+		Events:     lazyQueue{r: a.region},
+		Peers:      a.region.peers,
 	}, call.Options{
 		Node:        cfg.Node.ID,
 		Region:      cfg.Node.Region,
-		BaseURL:     cfg.API.BaseURL,
+		BaseURL:     resourceBase(cfg),
 		Currency:    cfg.Billing.Currency,
 		DialTimeout: cfg.Calls.DialTimeout,
 		MaxDuration: cfg.Calls.MaxDuration,
@@ -110,6 +122,8 @@ func (a *App) newCallCore() error {
 		Logger:      a.log.With("component", "call"),
 		Registerer:  a.registry,
 		NewID:       func() string { return string(regions.NewCallID(region, cfg.Node.ID)) },
+		Directory:   dir,
+		RegionURLs:  cfg.Regions,
 	})
 	if err != nil {
 		return err
@@ -145,6 +159,25 @@ func (a *App) newCallCore() error {
 	}
 	a.sip = srv
 	return nil
+}
+
+// resourceBase is the base of callResourceUrl: the region's public API
+// (regions.<node.region>) when configured, else this node's api.base_url.
+func resourceBase(cfg *config.Config) string {
+	if u, ok := cfg.Regions[cfg.Node.Region]; ok {
+		return u
+	}
+	return cfg.API.BaseURL
+}
+
+// lazyQueue forwards to the outbox, which starts with the node.
+type lazyQueue struct{ r *region }
+
+func (q lazyQueue) Enqueue(ctx context.Context, t call.CallbackTarget, id string, ev events.Event) error {
+	if q.r.outbox == nil {
+		return errors.New("the event outbox is not running")
+	}
+	return eventQueue{o: q.r.outbox}.Enqueue(ctx, t, id, ev)
 }
 
 // lazyDialer forwards to the SIP server, which is built after the manager.

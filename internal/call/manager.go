@@ -142,6 +142,18 @@ func NewManager(d Deps, o Options) (*Manager, error) {
 func (m *Manager) SetStoreDown(down bool) {
 	if m.storeDown.Swap(down) != down && !down {
 		m.writeBack.kick()
+		// Every running call writes its record again: what changed while
+		// the store was away, or all of it if the store lost its data.
+		m.mu.Lock()
+		live := make([]*Call, 0, len(m.calls))
+		for _, c := range m.calls {
+			live = append(live, c)
+		}
+		m.mu.Unlock()
+		for _, c := range live {
+			ctx := context.Background()
+			go c.post(ctx, func() { c.save(ctx) })
+		}
 	}
 }
 
@@ -550,6 +562,22 @@ wait:
 		return nil
 	case <-time.After(m.opts.TeardownTimeout + time.Second):
 		return fmt.Errorf("call: %d calls still tearing down after the drain deadline", m.Active())
+	}
+}
+
+// Fence stops every call of this node without sending their events: the
+// node was declared dead while it was cut off from the store, and a
+// surviving node has ended these calls and sent their DiCE.
+func (m *Manager) Fence() {
+	m.mu.Lock()
+	live := make([]*Call, 0, len(m.calls))
+	for _, c := range m.calls {
+		live = append(live, c)
+	}
+	m.mu.Unlock()
+	for _, c := range live {
+		ctx := context.Background()
+		c.post(ctx, func() { c.onFenced(ctx) })
 	}
 }
 

@@ -94,6 +94,10 @@ type Info struct {
 	Custom    string             `json:"custom,omitempty"`
 	UserRate  events.Money       `json:"userRate"`
 	Debit     events.Money       `json:"debit"`
+	// Cookies are the call's setCookie state, as in its events (a
+	// callcore extension, like the events' cookies: SDKs ignore unknown
+	// fields). Omitted while empty.
+	Cookies []events.KeyValue `json:"cookies,omitempty"`
 }
 
 // Info renders the snapshot for the REST API at time now. callcore does
@@ -112,6 +116,7 @@ func (s *Snapshot) Info(now time.Time) Info {
 		Custom:    s.Custom,
 		UserRate:  events.Money{CurrencyID: s.Currency},
 		Debit:     events.Money{CurrencyID: s.Currency},
+		Cookies:   s.cookieList(),
 	}
 }
 

@@ -9,14 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +24,7 @@ import (
 	"github.com/callcore/callcore/internal/app"
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/testutil/redisserver"
+	sipprun "github.com/callcore/callcore/test/internal/sipp"
 )
 
 const (
@@ -105,70 +102,8 @@ apps:
 // sipp runs one sipp UAC scenario and returns its count of failed calls.
 func sipp(tb testing.TB, scenario, target, service string, rate, total, limit int) (failed int, elapsed time.Duration) {
 	tb.Helper()
-	dir := tb.TempDir()
-	scenario, err := filepath.Abs(scenario)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := freeUDP(tb)
-	stats := filepath.Join(dir, "stats.csv")
-	args := []string{target, "-sf", scenario, "-s", service, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-mp", strconv.Itoa(freeUDP(tb)), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(total), "-l", strconv.Itoa(limit),
-		"-timeout", "120s", "-timeout_error", "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1",
-		"-max_socket", "4096", "-watchdog_minor_threshold", "2000"}
-	cmd := exec.Command("sipp", args...)
-	cmd.Dir = dir
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	elapsed = time.Since(start)
-	var ee *exec.ExitError
-	if err != nil && !(errorsAs(err, &ee) && ee.ExitCode() == 1) {
-		tb.Fatalf("sipp: %v\n%s", err, tail(out))
-	}
-	return failedCalls(tb, stats), elapsed
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
-}
-
-func tail(b []byte) string {
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
-
-// failedCalls reads the cumulative FailedCall(C) of sipp's last stats line.
-func failedCalls(tb testing.TB, path string) int {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("sipp stats: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	head := strings.Split(lines[0], ";")
-	last := strings.Split(lines[len(lines)-1], ";")
-	for i, h := range head {
-		if h == "FailedCall(C)" && i < len(last) {
-			n, _ := strconv.Atoi(last[i])
-			return n
-		}
-	}
-	tb.Fatalf("no FailedCall(C) in sipp stats")
-	return 0
-}
-
-func freeUDP(tb testing.TB) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	r := sipprun.Run(tb, sipprun.Options{Scenario: scenario, Target: target, Service: service, Rate: rate, Total: total, Limit: limit})
+	return r.Failed, r.Elapsed
 }
 
 // quantile estimates q from a histogram like PromQL's histogram_quantile.
@@ -203,11 +138,7 @@ func histQuantile(h *dto.Histogram, q float64) float64 {
 	return prevBound
 }
 
-func requireSipp(tb testing.TB) {
-	if _, err := exec.LookPath("sipp"); err != nil {
-		tb.Skip("sipp is not installed (apt-get install sip-tester)")
-	}
-}
+func requireSipp(tb testing.TB) { sipprun.Require(tb) }
 
 // BenchmarkSippInboundSayHangup steps the call rate of inbound calls
 // answered by ICE → answer, say, hangup, and reports the highest rate with
