@@ -141,11 +141,11 @@ type Call struct {
 	rejectCode int // SIP status for an unanswered caller when the call ends
 	// menuAt is the id of the menu a runMenu task is in (nil when none):
 	// written by the task, read by end for the PIE of a hangup.
-	menuAt     atomic.Pointer[string]
-	diceSent   bool
+	menuAt   atomic.Pointer[string]
+	diceSent bool
 	// eventSeq numbers the call's events for their ids (tasks send
 	// Notify events, hence atomic).
-	eventSeq atomic.Int64
+	eventSeq   atomic.Int64
 	lastAction string
 
 	rec recorder // startRecording; its own lock, used by tasks

@@ -57,8 +57,8 @@ func waitMetric(ctx context.Context, t *testing.T, n *app.App, sample string, wa
 }
 
 // The primary callback URL refuses connections and there is no fallback:
-// the caller hears the error prompt, the call ends CALLBACKERROR (the
-// DiCE cannot be delivered either; the node counts both).
+// the caller hears the error prompt, the call ends CALLBACKERROR; the
+// DiCE is queued and retried (the outbox counts the failed attempts).
 func TestBackendDown(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -70,7 +70,14 @@ func TestBackendDown(t *testing.T) {
 	heardErrorPrompt(t, early)
 	waitMetric(ctx, t, n, `callcore_calls_ended_total{reason="CALLBACKERROR",result="N/A"}`, 1)
 	waitMetric(ctx, t, n, `callcore_calls_callbacks_total{event="ice",outcome="failed"}`, 1)
-	waitMetric(ctx, t, n, `callcore_calls_callbacks_total{event="dice",outcome="failed"}`, 1)
+	waitMetric(ctx, t, n, `callcore_calls_callbacks_total{event="dice",outcome="queued"}`, 1)
+	for metric(ctx, t, n, `callcore_outbox_attempts_total{kind="dice",outcome="retry"}`) < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the DiCE was not retried")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	assert.Empty(t, b.kinds())
 }
 

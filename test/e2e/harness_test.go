@@ -216,6 +216,7 @@ pstn:  {gateway: %q}
 calls: {dial_timeout: 10s}
 recordings: {dir: %q, s3_endpoint: %q, s3_path_style: true}
 billing: {currency: EUR}
+events: {min_backoff: 200ms, max_backoff: 2s}
 log:   {level: debug}
 apps:
   - key: %s
