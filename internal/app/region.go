@@ -323,3 +323,12 @@ func newStoreUpGauge(reg prometheus.Registerer) prometheus.Gauge {
 	return promauto.With(reg).NewGauge(prometheus.GaugeOpts{Namespace: "callcore", Subsystem: "store", Name: "up",
 		Help: "1 while the node reaches its store (always 1 for the memory store)."})
 }
+
+// RedisStats is what this node's Redis client has sent and received so
+// far (zero with the memory store): for benchmarks and capacity planning.
+func (a *App) RedisStats() redisconn.Stats {
+	if a.region == nil || a.region.counter == nil {
+		return redisconn.Stats{}
+	}
+	return a.region.counter.Stats()
+}

@@ -17,6 +17,11 @@ import (
 // manager's write-back, which keeps trying until the store is back.
 
 const (
+	// saveCoalesce is how long the saver waits for a newer snapshot
+	// before writing: a burst of changes (ICE reply → answered →
+	// executing; hangup → torn down) costs one write. Other nodes see a
+	// call's state at most this late.
+	saveCoalesce   = 20 * time.Millisecond
 	saveTimeout    = 2 * time.Second
 	saveBackoffMin = 100 * time.Millisecond
 	saveBackoffMax = 5 * time.Second
@@ -49,6 +54,7 @@ func (c *Call) saveLoop(ctx context.Context) {
 	var pending *Snapshot
 	backoff := saveBackoffMin
 	failing := false
+	closed := false
 	for {
 		if pending == nil {
 			s, ok := <-c.saves
@@ -56,6 +62,23 @@ func (c *Call) saveLoop(ctx context.Context) {
 				return
 			}
 			pending = &s
+			// Coalesce: the newest snapshot of a burst wins. The last one
+			// (the channel closes once the call ended) is written at once.
+			timer := time.NewTimer(saveCoalesce)
+		coalesce:
+			for {
+				select {
+				case s, ok := <-c.saves:
+					if !ok {
+						closed = true
+						break coalesce
+					}
+					pending = &s
+				case <-timer.C:
+					break coalesce
+				}
+			}
+			timer.Stop()
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 		err := c.m.deps.Store.Save(sctx, pending)
@@ -66,6 +89,9 @@ func (c *Call) saveLoop(ctx context.Context) {
 				c.log.Info("call record written again", "state", pending.State)
 			}
 			pending, failing, backoff = nil, false, saveBackoffMin
+			if closed {
+				return
+			}
 			continue
 		case errors.Is(err, ErrFenced):
 			c.post(ctx, func() { c.onFenced(ctx) })
@@ -75,6 +101,10 @@ func (c *Call) saveLoop(ctx context.Context) {
 		if !failing {
 			c.log.Error("saving call record failed; the call goes on and the record is written when the store answers", "state", pending.State, "err", err)
 			failing = true
+		}
+		if closed {
+			c.m.writeBack.add(pending)
+			return
 		}
 		select {
 		case s, ok := <-c.saves:

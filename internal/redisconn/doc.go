@@ -20,6 +20,6 @@
 // The URL is a secret (it may hold a password): the errors of Open never
 // quote it.
 //
-// The test helpers in the redistest subpackage start a real Sentinel, a
-// real three-node Cluster and a TLS-only server.
+// Its tests run against a real standalone server, Sentinel, three-node
+// Cluster and TLS-only server, started by internal/testutil/redisserver.
 package redisconn

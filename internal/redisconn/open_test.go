@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/callcore/callcore/internal/redisconn/redistest"
 	"github.com/callcore/callcore/internal/testutil/redisserver"
 )
 
@@ -90,7 +89,7 @@ func TestOpenStandalonePassword(t *testing.T) {
 
 func TestOpenTLS(t *testing.T) {
 	ctx := testContext(t)
-	addr := redistest.StartTLS(t)
+	addr := redisserver.StartTLS(t)
 
 	ctr := &Counter{}
 	c := open(t, "rediss://"+addr+"?skip_verify=true", Options{Counter: ctr})
@@ -131,13 +130,13 @@ func TestOpenOptions(t *testing.T) {
 func TestOpenSentinel(t *testing.T) {
 	ctx := testContext(t)
 	master := redisserver.Start(t)
-	sentinel := redistest.StartSentinel(t, master)
+	sentinel := redisserver.StartSentinel(t, master)
 	plain := redis.NewClient(&redis.Options{Addr: master})
 	defer plain.Close()
 
 	t.Run("set and get", func(t *testing.T) {
 		ctr := &Counter{}
-		c := open(t, "redis+sentinel://"+sentinel+"?master_name="+redistest.MasterName, Options{Counter: ctr})
+		c := open(t, "redis+sentinel://"+sentinel+"?master_name="+redisserver.MasterName, Options{Counter: ctr})
 		require.NoError(t, c.Set(ctx, "sentinel:k", "v1", 0).Err())
 		assert.Equal(t, "v1", c.Get(ctx, "sentinel:k").Val())
 		// The write reached the master.
@@ -151,7 +150,7 @@ func TestOpenSentinel(t *testing.T) {
 	t.Run("unreachable sentinel listed first", func(t *testing.T) {
 		// A dead sentinel in the list is skipped.
 		dead := "127.0.0.1:1"
-		c := open(t, "redis+sentinel://"+dead+","+sentinel+"/3?master_name="+redistest.MasterName, Options{})
+		c := open(t, "redis+sentinel://"+dead+","+sentinel+"/3?master_name="+redisserver.MasterName, Options{})
 		require.NoError(t, c.Set(ctx, "sentinel:db3", "v3", 0).Err())
 		plain3 := redis.NewClient(&redis.Options{Addr: master, DB: 3})
 		defer plain3.Close()
@@ -167,13 +166,13 @@ func TestOpenSentinel(t *testing.T) {
 func TestOpenSentinelMasterPassword(t *testing.T) {
 	ctx := testContext(t)
 	master := redisserver.Start(t)
-	sentinel := redistest.StartSentinel(t, master)
+	sentinel := redisserver.StartSentinel(t, master)
 	admin := redis.NewClient(&redis.Options{Addr: master})
 	defer admin.Close()
 	require.NoError(t, admin.ConfigSet(ctx, "requirepass", "m@ster").Err())
 
 	// The user info is the master's password, not the Sentinel's.
-	c := open(t, "redis+sentinel://:m%40ster@"+sentinel+"?master_name="+redistest.MasterName, Options{})
+	c := open(t, "redis+sentinel://:m%40ster@"+sentinel+"?master_name="+redisserver.MasterName, Options{})
 	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
 	assert.Equal(t, "v", c.Get(ctx, "k").Val())
 }
@@ -181,7 +180,7 @@ func TestOpenSentinelMasterPassword(t *testing.T) {
 func TestOpenCluster(t *testing.T) {
 	ctx := testContext(t)
 	start := time.Now()
-	addrs := redistest.StartCluster(t)
+	addrs := redisserver.StartCluster(t)
 	t.Logf("cluster of %d nodes ready in %v", len(addrs), time.Since(start))
 	require.Len(t, addrs, 3)
 

@@ -63,10 +63,15 @@ func startNode(tb testing.TB, reg *prometheus.Registry, callbackURL string) *app
 
 // startNodeOn starts the node on a store: "" for memory, else a Redis URL.
 func startNodeOn(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL string) *app.App {
+	return startNodeAs(tb, reg, callbackURL, redisURL, "load", 30000)
+}
+
+// startNodeAs starts a node with an id and its own RTP ports (several nodes
+// of a region in one process).
+func startNodeAs(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp int) *app.App {
 	tb.Helper()
-	rtp := 30000
 	y := fmt.Sprintf(`
-node:  {id: load, region: euc1}
+node:  {id: %s, region: euc1}
 api:   {listen: "127.0.0.1:0", base_url: "http://127.0.0.1:8080"}
 ops:   {listen: ""}
 sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1"}
@@ -79,7 +84,7 @@ apps:
     secret: %s
     callback_url: %s/cb
     numbers: [%q, %q]
-`, rtp, rtp+3999, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
+`, id, rtp, rtp+3999, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
 	cfg, err := config.Parse("load.yml", []byte(y))
 	if err != nil {
 		tb.Fatal(err)

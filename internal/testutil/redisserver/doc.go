@@ -11,6 +11,20 @@
 //		...
 //	}
 //
+// For tests that need more than a single plain server it also starts a
+// Sentinel monitoring a master (StartSentinel), a three-node Cluster
+// (StartCluster) and a server speaking TLS only (StartTLS), with the same
+// free-port choice, readiness wait and cleanup:
+//
+//	master := redisserver.Start(t)
+//	sentinel := redisserver.StartSentinel(t, master)
+//	url := "redis+sentinel://" + sentinel + "?master_name=" + redisserver.MasterName
+//
+//	addrs := redisserver.StartCluster(t) // about 2 s
+//	url := "redis+cluster://" + strings.Join(addrs, ",")
+//
+// On Linux every redis-server also dies with the test process.
+//
 // If redis-server is not on PATH the test fails with installation hints,
 // unless CALLCORE_SKIP_REDIS=1, in which case it is skipped.
 package redisserver

@@ -1,13 +1,17 @@
 package redisserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -42,17 +46,79 @@ func TestStartOnTakenPortReportsAddrInUse(t *testing.T) {
 }
 
 func TestMissingBinary(t *testing.T) {
+	starters := map[string]func(testing.TB){
+		"StartServer":   func(tb testing.TB) { StartServer(tb) },
+		"StartSentinel": func(tb testing.TB) { StartSentinel(tb, "127.0.0.1:6379") },
+		"StartCluster":  func(tb testing.TB) { StartCluster(tb) },
+		"StartTLS":      func(tb testing.TB) { StartTLS(tb) },
+	}
 	t.Setenv("PATH", t.TempDir())
+	for name, start := range starters {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(SkipEnv, "")
+			ft := runFake(t, start)
+			require.True(t, ft.failed)
+			require.Contains(t, ft.msg, "apt-get install redis-server")
 
-	t.Setenv(SkipEnv, "")
-	ft := runFake(t)
-	require.True(t, ft.failed)
-	require.Contains(t, ft.msg, "apt-get install redis-server")
+			t.Setenv(SkipEnv, "1")
+			ft = runFake(t, start)
+			require.True(t, ft.skipped)
+			require.False(t, ft.failed)
+		})
+	}
+}
 
-	t.Setenv(SkipEnv, "1")
-	ft = runFake(t)
-	require.True(t, ft.skipped)
-	require.False(t, ft.failed)
+func TestFreePortsAreDistinct(t *testing.T) {
+	ports, err := freePorts(8)
+	require.NoError(t, err)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		require.False(t, seen[p], "port %d twice in %v", p, ports)
+		seen[p] = true
+	}
+}
+
+func TestStartTLSServesTLSOnly(t *testing.T) {
+	a := StartTLS(t)
+	require.NoError(t, tlsPing(a))
+	require.Error(t, ping(a), "plain-text PING must not get +PONG")
+}
+
+func TestStartSentinelMonitorsMaster(t *testing.T) {
+	master := Start(t)
+	sentinel := StartSentinel(t, master)
+	require.NotEqual(t, master, sentinel)
+
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+	defer sc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := sc.GetMasterAddrByName(ctx, MasterName).Result()
+	require.NoError(t, err)
+	require.Equal(t, master, net.JoinHostPort(got[0], got[1]))
+}
+
+func TestStartClusterServesAllSlots(t *testing.T) {
+	addrs := StartCluster(t)
+	require.Len(t, addrs, 3)
+
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Keys spread over the slots of all three masters.
+	for i := range 30 {
+		key := fmt.Sprintf("k%d", i)
+		require.NoError(t, c.Set(ctx, key, i, 0).Err())
+		require.Equal(t, strconv.Itoa(i), c.Get(ctx, key).Val())
+	}
+	for _, a := range addrs {
+		n := redis.NewClient(&redis.Options{Addr: a})
+		size, err := n.DBSize(ctx).Result()
+		_ = n.Close()
+		require.NoError(t, err)
+		require.Positive(t, size, "master %s holds some of the keys", a)
+	}
 }
 
 // requireBinary finds redis-server, failing or skipping like StartServer.
@@ -83,13 +149,12 @@ func (f *fakeTB) Skipf(format string, args ...any) {
 	panic(errStop)
 }
 
-// runFake runs StartServer on a fakeTB and returns it once StartServer
-// stopped it.
-func runFake(t *testing.T) *fakeTB {
+// runFake runs start on a fakeTB and returns it once start stopped it.
+func runFake(t *testing.T, start func(testing.TB)) *fakeTB {
 	ft := &fakeTB{TB: t}
 	func() {
 		defer func() { require.Equal(t, errStop, recover()) }()
-		StartServer(ft)
+		start(ft)
 	}()
 	return ft
 }

@@ -1,4 +1,4 @@
-package redistest
+package redisserver
 
 import (
 	"context"
@@ -17,8 +17,9 @@ const clusterTimeout = 15 * time.Second
 // StartCluster starts a Redis Cluster of three masters (no replicas) on
 // loopback, the 16384 slots split evenly among them, and returns their
 // "127.0.0.1:port" addresses once every node reports cluster_state:ok and
-// knows every slot. It is stopped when t and its subtests finish. It skips
-// t if redis-server is not on PATH.
+// knows every slot. It is stopped when t and its subtests finish. It fails
+// t if redis-server is not on PATH (skips it if CALLCORE_SKIP_REDIS=1),
+// like Start.
 //
 // The slots are assigned with CLUSTER ADDSLOTSRANGE and the nodes joined
 // with CLUSTER MEET, so no redis-cli is needed (Redis 7.0 or later). It
@@ -26,28 +27,21 @@ const clusterTimeout = 15 * time.Second
 // cluster ok (CLUSTER_WRITABLE_DELAY).
 func StartCluster(t testing.TB) []string {
 	t.Helper()
-	bin := redisServer(t)
+	bin := binary(t)
 	const n = 3
 	addrs := make([]string, n)
 	busPorts := make([]int, n)
 	for i := range n {
 		dir := t.TempDir()
 		ports := startProcess(t, bin, 2, func(ports []int) ([]string, error) {
-			return []string{
+			return append([]string{
 				"--port", strconv.Itoa(ports[0]),
-				"--bind", "127.0.0.1",
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(ports[1]),
 				"--cluster-announce-ip", "127.0.0.1",
 				"--cluster-node-timeout", "5000",
-				"--save", "",
-				"--appendonly", "no",
-				"--dir", dir,
-				"--daemonize", "no",
-				"--logfile", "",
-				"--loglevel", "warning",
-			}, nil
+			}, baseArgs(dir)...), nil
 		}, nil)
 		addrs[i] = addr(ports[0])
 		busPorts[i] = ports[1]
@@ -64,18 +58,18 @@ func StartCluster(t testing.TB) []string {
 		lo := i * 16384 / n
 		hi := (i+1)*16384/n - 1
 		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, addrs[i], err)
+			t.Fatalf("redisserver: CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, addrs[i], err)
 		}
 	}
 	for i := 1; i < n; i++ {
 		port := strings.TrimPrefix(addrs[i], "127.0.0.1:")
 		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", port, busPorts[i]).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER MEET %s: %v", addrs[i], err)
+			t.Fatalf("redisserver: CLUSTER MEET %s: %v", addrs[i], err)
 		}
 	}
 	for i, c := range clients {
 		if err := waitClusterOK(ctx, c, n); err != nil {
-			t.Fatalf("redistest: cluster node %s: %v", addrs[i], err)
+			t.Fatalf("redisserver: cluster node %s: %v", addrs[i], err)
 		}
 	}
 	return addrs

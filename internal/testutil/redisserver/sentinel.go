@@ -1,4 +1,4 @@
-package redistest
+package redisserver
 
 import (
 	"context"
@@ -18,16 +18,17 @@ import (
 const MasterName = "mymaster"
 
 // StartSentinel starts a Sentinel (redis-server --sentinel) monitoring the
-// master at masterAddr ("ip:port", e.g. from redisserver.Start) under the
+// master at masterAddr ("ip:port", e.g. from Start) under the
 // name MasterName, with a quorum of 1, and returns its "127.0.0.1:port"
 // address once it answers for the master. It is stopped when t and its
-// subtests finish. It skips t if redis-server is not on PATH.
+// subtests finish. It fails t if redis-server is not on PATH (skips it if
+// CALLCORE_SKIP_REDIS=1), like Start.
 func StartSentinel(t testing.TB, masterAddr string) string {
 	t.Helper()
-	bin := redisServer(t)
+	bin := binary(t)
 	host, port, err := net.SplitHostPort(masterAddr)
 	if err != nil {
-		t.Fatalf("redistest: master address %q: %v", masterAddr, err)
+		t.Fatalf("redisserver: master address %q: %v", masterAddr, err)
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -55,7 +56,7 @@ func StartSentinel(t testing.TB, masterAddr string) string {
 			return sentinelAddr
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redistest: sentinel %s does not report master %s after %v: %v %v", sentinelAddr, masterAddr, readyTimeout, got, err)
+			t.Fatalf("redisserver: sentinel %s does not report master %s after %v: %v %v", sentinelAddr, masterAddr, readyTimeout, got, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

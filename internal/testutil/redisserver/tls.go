@@ -1,4 +1,4 @@
-package redistest
+package redisserver
 
 import (
 	"crypto/ecdsa"
@@ -22,30 +22,24 @@ import (
 // self-signed certificate for 127.0.0.1 and localhost and no client
 // certificates, and returns its "127.0.0.1:port" address; connect with
 // rediss://ADDR?skip_verify=true. It is stopped when t and its subtests
-// finish. It skips t if redis-server is not on PATH.
+// finish. It fails t if redis-server is not on PATH (skips it if
+// CALLCORE_SKIP_REDIS=1), like Start.
 func StartTLS(t testing.TB) string {
 	t.Helper()
-	bin := redisServer(t)
+	bin := binary(t)
 	dir := t.TempDir()
 	certFile, keyFile, err := writeSelfSigned(dir)
 	if err != nil {
-		t.Fatalf("redistest: %v", err)
+		t.Fatalf("redisserver: %v", err)
 	}
 	ports := startProcess(t, bin, 1, func(ports []int) ([]string, error) {
-		return []string{
+		return append([]string{
 			"--port", "0",
 			"--tls-port", strconv.Itoa(ports[0]),
 			"--tls-cert-file", certFile,
 			"--tls-key-file", keyFile,
 			"--tls-auth-clients", "no",
-			"--bind", "127.0.0.1",
-			"--save", "",
-			"--appendonly", "no",
-			"--dir", dir,
-			"--daemonize", "no",
-			"--logfile", "",
-			"--loglevel", "warning",
-		}, nil
+		}, baseArgs(dir)...), nil
 	}, tlsPing)
 	return addr(ports[0])
 }
@@ -70,7 +64,7 @@ func writeSelfSigned(dir string) (certFile, keyFile string, err error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "redistest"},
+		Subject:      pkix.Name{CommonName: "redisserver"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
