@@ -263,15 +263,18 @@ func (a *App) startRegion(ctx context.Context) error {
 // takes over the events it had not delivered.
 func (a *App) onNodeDead(ctx context.Context, m cluster.Member) error {
 	log := a.log.With("component", "cluster", "dead_node", m.Node)
-	n, err := a.calls.TakeOver(ctx, m.Node, m.LastSeen)
-	if err != nil {
-		return err
-	}
+	// The dead node's queued events first, so that the DiCE queued below
+	// comes after the Notify events of the same call.
 	claimed := 0
 	if ob := a.region.redisOB; ob != nil {
+		var err error
 		if claimed, err = ob.ClaimNode(ctx, m.Node); err != nil {
 			return err
 		}
+	}
+	n, err := a.calls.TakeOver(ctx, m.Node, m.LastSeen)
+	if err != nil {
+		return err
 	}
 	if m.Left {
 		log.Info("node left the region", "calls_ended", n, "events_taken_over", claimed)

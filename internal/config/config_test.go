@@ -338,6 +338,8 @@ func TestParseErrors(t *testing.T) {
 			`t.yml:7: regions.US-East: region ids must be 2-10 characters of a-z and 0-9, e.g. global, euc1, use1, sae1, apse1, apse2 or a custom one (got "US-East")`},
 		{"region url", base + "regions: {use1: \"https://us.example.com/\"}\n",
 			"t.yml:7: regions.use1: must be an absolute http(s) URL without a trailing slash"},
+		{"reserved node id", strings.Replace(base, "id: node-a", "id: dead", 1),
+			`t.yml:1: node.id: "dead" is reserved (the region's dead-letter queue)`},
 		{"drain timeout", strings.Replace(base, "region: euc1}", "region: euc1, drain_timeout: -1s}", 1),
 			"t.yml:1: node.drain_timeout: must be between 0s and 24h0m0s (got -1s)"},
 		{"heartbeat ttl", base + "cluster: {heartbeat_ttl: 100ms}\n",

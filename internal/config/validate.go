@@ -82,6 +82,8 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 		bad("node.id", "required")
 	case !nodeIDPattern.MatchString(c.Node.ID):
 		bad("node.id", `must be 1-32 characters of a-z, 0-9 and "-", starting and ending with a letter or digit (got %s)`, quote(c.Node.ID))
+	case c.Node.ID == "dead":
+		bad("node.id", `"dead" is reserved (the region's dead-letter queue)`)
 	}
 	switch {
 	case c.Node.Region == "":

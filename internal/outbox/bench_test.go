@@ -122,3 +122,68 @@ func BenchmarkMemoryEnqueueDeliver(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkRedisEnqueueDeliverPerCall is BenchmarkRedisEnqueueDeliver with
+// five events per call, so that the per-call FIFO holds events back: it
+// reports events/s, round trips per event and the most entries held
+// waiting behind an earlier event of their call.
+func BenchmarkRedisEnqueueDeliverPerCall(b *testing.B) {
+	ctx := context.Background()
+	client := newClient(b, redisserver.Start(b))
+	hook := &rtHook{}
+	client.AddHook(hook)
+	var delivered atomic.Int64
+	r, err := NewRedis(ctx, client, "bench", Options{Consumer: "n/b", ReadBlock: time.Second,
+		Deliver: func(context.Context, Entry) error { delivered.Add(1); return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = r.Close(ctx) }()
+
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	rt0 := hook.n.Load()
+	start := time.Now()
+	var waitingMax atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // sample how many entries wait behind their call
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			r.eng.mu.Lock()
+			w := int64(len(r.eng.pending) - len(r.eng.queue) - r.eng.inFlight)
+			r.eng.mu.Unlock()
+			if w > waitingMax.Load() {
+				waitingMax.Store(w)
+			}
+		}
+	}()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			e := benchEntry(i)
+			e.CallID = "call-" + strconv.FormatInt(i/5, 10)
+			if err := r.Enqueue(ctx, e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	for delivered.Load() < int64(b.N) || r.Stats().Unacked > 0 {
+		time.Sleep(200 * time.Microsecond)
+	}
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(hook.n.Load()-rt0)/float64(b.N), "roundtrips/event")
+	b.ReportMetric(float64(waitingMax.Load()), "max-waiting")
+}

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
@@ -8,18 +9,33 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
 
 // item is one entry held by this process.
+//
+// An item is in exactly one of these states: ready (in the heap), waiting
+// (behind an earlier item of the same key, see engine.keys), running (handed
+// to a worker) or taken (out of the heap while a spill flush writes it to
+// the stream).
 type item struct {
 	e        Entry
+	stream   string    // outbox stream key of streamID; "" for Memory and spilled entries
 	streamID string    // id in the outbox stream; "" for Memory and spilled entries
 	spilled  bool      // held only in memory because Redis was unreachable
 	due      time.Time // next attempt (real clock)
 	index    int       // in the heap; -1 when not in it
+	seq      uint64    // arrival order in the engine
+	next     *item     // next item of the same key, waiting behind this one
+	running  bool      // handed to a worker
+	taken    bool      // taken by takeSpilled, not dispatched until finishFlush
 }
+
+// keyQueue is the FIFO of the items of one key (CallID): head is ready,
+// running or taken, the items linked from it wait.
+type keyQueue struct{ head, tail *item }
 
 // itemHeap orders items by due time.
 type itemHeap []*item
@@ -56,6 +72,14 @@ type sink interface {
 // engine is the local scheduler shared by Memory and Redis: a timer heap of
 // the entries this process holds, one dispatcher goroutine and a pool of
 // workers that call Deliver.
+//
+// Entries with the same non-empty CallID (the key) are delivered one at a
+// time in arrival order: only the oldest entry of a key is in the heap (or
+// running); the later ones wait in keys, linked from it, without an attempt,
+// and the next one becomes ready when the oldest is delivered or
+// dead-lettered. The waiting entries are counted in pending, so that the
+// bounds of the callers (Options.MaxLocal, Options.SpillLimit) cover them:
+// a key costs one map entry and a pointer per waiting item.
 type engine struct {
 	o    Options
 	log  *slog.Logger
@@ -65,6 +89,8 @@ type engine struct {
 	mu       sync.Mutex
 	queue    itemHeap
 	pending  map[*item]struct{}
+	keys     map[string]keyQueue // keys with an entry held; its FIFO
+	seq      uint64
 	spilled  int
 	inFlight int
 	closing  bool
@@ -86,6 +112,7 @@ func newEngine(o Options, m *metrics, s sink) *engine {
 		m:            m,
 		sink:         s,
 		pending:      make(map[*item]struct{}),
+		keys:         make(map[string]keyQueue),
 		wake:         make(chan struct{}, 1),
 		work:         make(chan *item),
 		stop:         make(chan struct{}),
@@ -100,8 +127,8 @@ func newEngine(o Options, m *metrics, s sink) *engine {
 	return g
 }
 
-// add takes it over and schedules it now. A spilled item is refused beyond
-// limit.
+// add takes it over and schedules it now, or after the entries of its key
+// held already. A spilled item is refused beyond limit.
 func (g *engine) add(it *item, limit int) error {
 	g.mu.Lock()
 	if g.closing {
@@ -115,11 +142,29 @@ func (g *engine) add(it *item, limit int) error {
 		}
 		g.spilled++
 	}
+	g.seq++
+	it.seq = g.seq
+	it.next = nil
 	g.pending[it] = struct{}{}
-	it.due = time.Now()
-	heap.Push(&g.queue, it)
+	ready := true
+	if key := it.e.CallID; key != "" {
+		if kq, ok := g.keys[key]; ok {
+			kq.tail.next = it
+			kq.tail = it
+			g.keys[key] = kq
+			ready = false
+		} else {
+			g.keys[key] = keyQueue{head: it, tail: it}
+		}
+	}
+	if ready {
+		it.due = time.Now()
+		heap.Push(&g.queue, it)
+	}
 	g.mu.Unlock()
-	g.signal()
+	if ready {
+		g.signal()
+	}
 	return nil
 }
 
@@ -130,8 +175,49 @@ func (g *engine) signal() {
 	}
 }
 
-// takeSpilled removes up to max spilled items waiting in the heap (not those
-// in flight) and returns them; they stay pending until release or putBack.
+// isHead reports whether it is the oldest entry of its key (or has no
+// key). g.mu is held.
+func (g *engine) isHead(it *item) bool {
+	key := it.e.CallID
+	return key == "" || g.keys[key].head == it
+}
+
+// finish forgets it (delivered or dead-lettered) and makes the next entry
+// of its key ready. g.mu is held; it reports whether an item became ready.
+func (g *engine) finish(it *item) bool {
+	delete(g.pending, it)
+	if it.spilled {
+		g.spilled--
+	}
+	key := it.e.CallID
+	if key == "" {
+		return false
+	}
+	kq, ok := g.keys[key]
+	if !ok || kq.head != it {
+		return false // not reached: only the head of a key runs
+	}
+	next := it.next
+	it.next = nil
+	if next == nil {
+		delete(g.keys, key)
+		return false
+	}
+	kq.head = next
+	g.keys[key] = kq
+	if next.taken {
+		return false // finishFlush makes it ready
+	}
+	next.due = time.Now()
+	heap.Push(&g.queue, next)
+	return true
+}
+
+// takeSpilled removes up to max spilled items that are not running from
+// scheduling, oldest first, and returns them: the caller writes them to the
+// stream and hands them back to finishFlush. An item waiting behind a
+// running spilled item of its key is left for a later call, so that the
+// entries of a key reach the stream in their order.
 func (g *engine) takeSpilled(max int) []*item {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -139,56 +225,71 @@ func (g *engine) takeSpilled(max int) []*item {
 		return nil
 	}
 	var out []*item
-	keep := g.queue[:0]
-	for _, it := range g.queue {
-		if it.spilled && len(out) < max {
-			it.index = -1
-			out = append(out, it)
+	for it := range g.pending {
+		if !it.spilled || it.running || it.taken {
 			continue
 		}
-		keep = append(keep, it)
+		if key := it.e.CallID; key != "" {
+			if h := g.keys[key].head; h != nil && h != it && h.running && h.spilled {
+				continue
+			}
+		}
+		out = append(out, it)
 	}
-	clear(g.queue[len(keep):])
-	g.queue = keep
-	if len(out) > 0 {
-		heap.Init(&g.queue)
+	slices.SortFunc(out, func(a, b *item) int { return cmp.Compare(a.seq, b.seq) })
+	if len(out) > max {
+		clear(out[max:])
+		out = out[:max]
+	}
+	for _, it := range out {
+		it.taken = true
+		if it.index >= 0 {
+			heap.Remove(&g.queue, it.index)
+		}
 	}
 	return out
 }
 
-// release forgets items taken by takeSpilled (they reached the stream).
-func (g *engine) release(its []*item) {
+// finishFlush hands back the items of takeSpilled: those with a non-empty
+// ids[i] were written to stream with that id and are stream entries from now
+// on, in the same place of their key's FIFO; the others stay spilled. Each is
+// scheduled again if it is the head of its key (at its earlier due time: a
+// backoff is kept).
+func (g *engine) finishFlush(its []*item, stream string, ids []string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, it := range its {
-		delete(g.pending, it)
-		if it.spilled {
+	ready := false
+	for i, it := range its {
+		it.taken = false
+		if i < len(ids) && ids[i] != "" && it.spilled {
+			it.stream, it.streamID, it.spilled = stream, ids[i], false
 			g.spilled--
 		}
-	}
-}
-
-// putBack reschedules items taken by takeSpilled at their due time.
-func (g *engine) putBack(its []*item) {
-	g.mu.Lock()
-	for _, it := range its {
-		heap.Push(&g.queue, it)
+		if _, ok := g.pending[it]; ok && it.index < 0 && !it.running && g.isHead(it) {
+			if it.due.IsZero() {
+				it.due = time.Now()
+			}
+			heap.Push(&g.queue, it)
+			ready = true
+		}
 	}
 	g.mu.Unlock()
-	g.signal()
+	if ready {
+		g.signal()
+	}
 }
 
-// pendingSpilled returns the spilled items not delivered yet, for a last
-// flush at Close (the engine must be shut down).
+// pendingSpilled returns the spilled items not delivered yet, oldest first,
+// for a last flush at Close (the engine must be shut down).
 func (g *engine) pendingSpilled() []*item {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*item
 	for it := range g.pending {
-		if it.spilled {
+		if it.spilled && !it.taken {
 			out = append(out, it)
 		}
 	}
+	slices.SortFunc(out, func(a, b *item) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -224,6 +325,7 @@ func (g *engine) dispatch() {
 		if len(g.queue) > 0 {
 			if d := time.Until(g.queue[0].due); d <= 0 {
 				next = heap.Pop(&g.queue).(*item)
+				next.running = true
 				g.inFlight++
 			} else {
 				wait = d
@@ -237,6 +339,7 @@ func (g *engine) dispatch() {
 			case <-g.stop:
 				g.mu.Lock()
 				g.inFlight--
+				next.running = false
 				heap.Push(&g.queue, next)
 				g.mu.Unlock()
 				return
@@ -283,6 +386,7 @@ func (g *engine) attempt(it *item) {
 		g.m.attempt(e.Kind, outcomeRetry)
 		g.mu.Lock()
 		g.inFlight--
+		it.running = false
 		g.mu.Unlock()
 		return
 	case !now.Before(e.EnqueuedAt.Add(g.o.Retention)):
@@ -302,7 +406,8 @@ func (g *engine) attempt(it *item) {
 			"error", err, "retry_in", backoff)
 		g.mu.Lock()
 		g.inFlight--
-		it.due = due
+		it.running = false
+		it.due = due // the later entries of its key keep waiting meanwhile
 		heap.Push(&g.queue, it)
 		g.mu.Unlock()
 		g.signal()
@@ -327,11 +432,12 @@ func (g *engine) attempt(it *item) {
 	}
 	g.mu.Lock()
 	g.inFlight--
-	delete(g.pending, it)
-	if it.spilled {
-		g.spilled--
-	}
+	it.running = false
+	ready := g.finish(it)
 	g.mu.Unlock()
+	if ready {
+		g.signal()
+	}
 }
 
 // call runs Deliver with a timeout, turning a panic into an error.

@@ -67,8 +67,10 @@ type Entry struct {
 	// that a backend can drop duplicates. The caller sets it: 1 to MaxIDLen
 	// bytes of visible ASCII (0x21-0x7e).
 	ID string
-	// CallID is the call the event is about; it is only used in logs
-	// (call_id). May be empty.
+	// CallID is the call the event is about (logged as call_id). The
+	// entries of one CallID are delivered one at a time, in the order they
+	// were enqueued (see the package documentation); may be empty: no
+	// ordering.
 	CallID string
 	// AppKey names the application whose secret signs the event. The secret
 	// itself is never stored.
@@ -177,7 +179,8 @@ func IsPermanent(err error) bool {
 type Options struct {
 	// Consumer names this process incarnation in the consumer group:
 	// "<node>/<boot id>", unique per process start. The part before the
-	// first "/" is the node id that ClaimNode matches. Required by NewRedis
+	// first "/" is the node id: it names the node's stream and is what
+	// ClaimNode matches; it must not be ReservedNode. Required by NewRedis
 	// (ignored by NewMemory).
 	Consumer string
 	// Deliver delivers one entry. Required.
@@ -204,11 +207,13 @@ type Options struct {
 	// unreachable (Redis only). Default 100000.
 	SpillLimit int
 	// MaxLocal bounds the stream entries this process holds at once
-	// (scheduled, retrying, in flight or awaiting their XACK); beyond it the
-	// reader stops reading so that other nodes take the work (Redis only).
-	// Default 100000.
+	// (scheduled, retrying, waiting behind an earlier entry of their call,
+	// in flight or awaiting their XACK); beyond it the reader stops reading
+	// and the rest waits in the stream (Redis only; a ClaimNode running at
+	// the same time as a read may exceed it by one read). Default 100000.
 	MaxLocal int
-	// ReadBlock is the BLOCK time of XREADGROUP; Close may wait for it.
+	// ReadBlock is the BLOCK time of XREADGROUP; Close may wait for it. It
+	// also paces the consumer's liveness (see the package documentation).
 	// Default 2s (Redis only).
 	ReadBlock time.Duration
 	// ReadCount is the COUNT of XREADGROUP. Default 256 (Redis only).
@@ -281,7 +286,8 @@ func nodeOf(consumer string) (string, bool) {
 type Outbox interface {
 	// Enqueue makes e durable (for Redis: XADD acknowledged, or the
 	// in-memory spill while Redis is unreachable) and schedules its
-	// delivery. It does not wait for delivery.
+	// delivery, after the entries of the same CallID enqueued before it. It
+	// does not wait for delivery.
 	Enqueue(ctx context.Context, e Entry) error
 	// Close stops reading new entries, waits for running deliveries
 	// (bounded by ctx, after which their contexts are cancelled and Close

@@ -3,7 +3,10 @@ package outbox
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,6 +175,91 @@ func runShared(t *testing.T, newOB factory) {
 		require.NoError(t, ob.Enqueue(ctx, entry(0)))
 		require.Eventually(t, func() bool { return rec.distinct() == 1 }, waitFor, tick)
 		require.Equal(t, 2, rec.entries[0].Attempts)
+	})
+
+	t.Run("a failing event holds back the later events of its call only", func(t *testing.T) {
+		t.Parallel()
+		var release atomic.Bool
+		var mu sync.Mutex
+		var order []string
+		calls := map[string]int{}
+		attempts := map[string]int{}
+		ob := newOB(t, fast(Options{Deliver: func(_ context.Context, e Entry) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[e.ID]++
+			if (e.ID == "x0" || e.ID == "z0") && !release.Load() {
+				return errBackendDown
+			}
+			order = append(order, e.ID)
+			attempts[e.ID] = e.Attempts
+			return nil
+		}}))
+		mk := func(id, call string) Entry {
+			e := entry(0)
+			e.ID, e.CallID = id, call
+			return e
+		}
+		// x0 fails until released; y is another call; z0 and z1 have no
+		// call id: no order between them.
+		for _, e := range []Entry{mk("x0", "X"), mk("z0", ""), mk("x1", "X"), mk("y0", "Y"),
+			mk("x2", "X"), mk("z1", ""), mk("y1", "Y")} {
+			require.NoError(t, ob.Enqueue(ctx, e))
+		}
+		snapshot := func() ([]string, map[string]int) {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(order), maps.Clone(calls)
+		}
+		require.Eventually(t, func() bool {
+			o, c := snapshot()
+			return len(o) == 3 && c["x0"] >= 3 && c["z0"] >= 3
+		}, waitFor, tick)
+		o, c := snapshot()
+		require.ElementsMatch(t, []string{"y0", "y1", "z1"}, o)
+		require.Less(t, slices.Index(o, "y0"), slices.Index(o, "y1"))
+		require.Zero(t, c["x1"], "x1 must wait for x0")
+		require.Zero(t, c["x2"], "x2 must wait for x0")
+		require.Equal(t, 4, ob.Stats().Pending, "x0, x1, x2 and z0 pending")
+		release.Store(true)
+		require.Eventually(t, func() bool { o, _ := snapshot(); return len(o) == 7 }, waitFor, tick)
+		o, c = snapshot()
+		var xs []string
+		for _, id := range o {
+			if strings.HasPrefix(id, "x") {
+				xs = append(xs, id)
+			}
+		}
+		require.Equal(t, []string{"x0", "x1", "x2"}, xs)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range []string{"x1", "x2", "y0", "y1", "z1"} {
+			require.Equal(t, 1, c[id], id)
+			require.Equal(t, 1, attempts[id], "%s: waiting is not an attempt", id)
+		}
+		require.Equal(t, c["x0"], attempts["x0"])
+	})
+
+	t.Run("a dead-lettered event lets the next of its call go", func(t *testing.T) {
+		t.Parallel()
+		rec := newRecorder()
+		ob := newOB(t, fast(Options{Deliver: func(ctx context.Context, e Entry) error {
+			if e.ID == "p0" {
+				return Permanent(errors.New("gone"))
+			}
+			return rec.deliver(ctx, e)
+		}}))
+		for _, id := range []string{"p0", "p1", "p2"} {
+			e := entry(0)
+			e.ID, e.CallID = id, "P"
+			require.NoError(t, ob.Enqueue(ctx, e))
+		}
+		require.Eventually(t, func() bool { return rec.distinct() == 2 }, waitFor, tick)
+		require.Equal(t, []string{"p1", "p2"}, []string{rec.entries[0].ID, rec.entries[1].ID})
+		dead, err := ob.DeadLetters(ctx, 0)
+		require.NoError(t, err)
+		require.Len(t, dead, 1)
+		require.Equal(t, "p0", dead[0].Entry.ID)
 	})
 
 	t.Run("invalid entries are refused", func(t *testing.T) {

@@ -17,13 +17,16 @@ import (
 // DefaultPrefix is the key prefix NewRedis uses when given an empty one.
 const DefaultPrefix = "callcore"
 
-// GroupName is the consumer group every node of a region reads the outbox
-// stream with.
+// GroupName is the consumer group of every outbox stream.
 const GroupName = "delivery"
 
 // DeadMaxLen is the approximate length (XADD MAXLEN ~) the dead-letter
 // stream is trimmed to.
 const DeadMaxLen = 10000
+
+// ReservedNode is the node id that cannot have an outbox stream: its key
+// would be the dead-letter stream's.
+const ReservedNode = "dead"
 
 // Internal tuning.
 const (
@@ -37,73 +40,82 @@ const (
 	readerMinBackoff = 50 * time.Millisecond
 	readerMaxBackoff = time.Second
 	closeAckGrace    = time.Second
+	minLiveWindow    = 2 * time.Second
 )
 
-// claimScript moves up to ARGV[4] entries pending for consumer ARGV[2] to
-// consumer ARGV[3], atomically, so that two nodes claiming the same dead
-// consumer at once never both get an entry.
-//
-// KEYS[1] is the stream, ARGV[1] the group. Returns {n, entries}: n is the
-// number of entries that were pending for ARGV[2] (0 when done), entries the
-// XCLAIM reply (Redis 7 drops deleted entries from the PEL and the reply).
-var claimScript = redis.NewScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', tonumber(ARGV[4]), ARGV[2])
-if #p == 0 then return {0, {}} end
-local ids = {}
-for i, e in ipairs(p) do ids[i] = e[1] end
-return {#ids, redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, unpack(ids))}
-`)
+// StreamKey returns the outbox stream of node in a region prefix
+// (DefaultPrefix if empty): "{prefix}:outbox:<node>". Every outbox key has
+// the hash tag "{prefix}", so all of them live in one Redis Cluster slot and
+// the multi-key transactions and scripts are legal.
+func StreamKey(prefix, node string) string {
+	return keyBase(prefix) + ":" + node
+}
 
-// delConsumerScript deletes consumer ARGV[2] of group ARGV[1] of stream
-// KEYS[1] only if it holds no pending entry. Returns -1 if it holds some,
-// else the XGROUP DELCONSUMER reply (0).
-var delConsumerScript = redis.NewScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if #p > 0 then return -1 end
-return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-`)
+// DeadLetterKey returns the dead-letter stream of a region prefix, shared by
+// its nodes: "{prefix}:outbox:dead".
+func DeadLetterKey(prefix string) string {
+	return keyBase(prefix) + ":" + ReservedNode
+}
 
-// StreamKeys returns the outbox stream and dead-letter stream keys of a
-// region prefix (DefaultPrefix if empty): "{prefix}:outbox" and
-// "{prefix}:outbox:dead". The hash tag keeps both in one Redis Cluster slot,
-// so a dead-letter XADD and the XACK+XDEL of the same entry run in one
-// MULTI/EXEC.
-func StreamKeys(prefix string) (stream, dead string) {
+// NodesKey returns the set of the node ids that have an outbox stream in a
+// region prefix: "{prefix}:outbox-nodes". ClaimNode looks there for the
+// streams a dead node was reading.
+func NodesKey(prefix string) string {
+	return keyBase(prefix) + "-nodes"
+}
+
+func keyBase(prefix string) string {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	stream = "{" + prefix + "}:outbox"
-	return stream, stream + ":dead"
+	return "{" + prefix + "}:outbox"
 }
+
+// checkNode validates a node id for a stream key.
+func checkNode(node string) error {
+	if node == "" || strings.Contains(node, "/") || node == ReservedNode {
+		return fmt.Errorf("%w: node id %q", ErrInvalidOptions, node)
+	}
+	return nil
+}
+
+// entryRef names one stream entry.
+type entryRef struct{ stream, id string }
 
 // ackReq is an entry whose fate is to be written to Redis: acknowledged
 // (XACK+XDEL) and, for a dead letter, first copied to the dead-letter
 // stream.
 type ackReq struct {
-	streamID string // "" for a spilled entry: nothing to acknowledge
-	dead     []any  // dead-letter fields; nil for a plain acknowledgement
+	ref  entryRef // zero for a spilled entry: nothing to acknowledge
+	dead []any    // dead-letter fields; nil for a plain acknowledgement
 }
 
-// Redis is an Outbox over a Redis stream shared by the nodes of a region.
-// See the package documentation for the protocol.
+// Redis is an Outbox over Redis streams, one per node of a region. See the
+// package documentation for the protocol.
 type Redis struct {
-	client   redis.UniversalClient
-	o        Options
-	log      *slog.Logger
-	m        *metrics
-	eng      *engine
-	stream   string
-	deadKey  string
-	consumer string
-	node     string
+	client     redis.UniversalClient
+	o          Options
+	log        *slog.Logger
+	m          *metrics
+	eng        *engine
+	prefix     string
+	stream     string // this node's stream
+	deadKey    string
+	nodesKey   string
+	consumer   string
+	node       string
+	liveWindow time.Duration // a consumer seen this recently is alive
 
 	up     atomic.Bool // the last Redis command succeeded
 	closed atomic.Bool
 
 	mu      sync.Mutex
-	held    map[string]struct{} // stream ids held: pending here or awaiting XACK
+	held    map[entryRef]struct{} // entries held: pending here or awaiting XACK
 	acks    []ackReq
 	unacked int
+	adopted map[string]*adoption // streams of dead nodes read too, by key
+
+	claimMu sync.Mutex // one ClaimNode at a time
 
 	ackSig  chan struct{}
 	capSig  chan struct{}
@@ -113,18 +125,21 @@ type Redis struct {
 
 	cancelRead  context.CancelFunc
 	readDone    chan struct{}
-	needRecover bool // reader goroutine only
+	needRecover bool      // reader goroutine only
+	seen        time.Time // reader goroutine only: last read that refreshed this consumer
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// NewRedis creates the stream and consumer group if needed (XGROUP CREATE
-// … 0 MKSTREAM; BUSYGROUP is fine), resumes the entries still pending for
-// earlier consumers of the same node id (ClaimNode of its own node: a
-// restart), then starts reading. prefix scopes keys to a region (see
-// StreamKeys); it must not contain '{' or '}'. For context deadlines to
-// bound network waits, create client with ContextTimeoutEnabled.
+// NewRedis creates this node's stream and its consumer group if needed
+// (XGROUP CREATE … 0 MKSTREAM; BUSYGROUP is fine) and its consumer,
+// registers the node in NodesKey, resumes what earlier consumers of the
+// same node id left (ClaimNode of its own node: a restart), then starts
+// reading. prefix scopes keys to a region (see StreamKey); it must not
+// contain '{' or '}'. The node id (the part of Options.Consumer before "/")
+// must not be ReservedNode. For context deadlines to bound network waits,
+// create client with ContextTimeoutEnabled.
 func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string, o Options) (*Redis, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -139,26 +154,35 @@ func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string, 
 	if !ok {
 		return nil, fmt.Errorf("%w: Consumer %q is not \"<node>/<boot id>\"", ErrInvalidOptions, o.Consumer)
 	}
+	if err := checkNode(node); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	r := &Redis{
-		client:   client,
-		o:        o,
-		log:      o.Logger.With("consumer", o.Consumer),
-		consumer: o.Consumer,
-		node:     node,
-		held:     make(map[string]struct{}),
-		ackSig:   make(chan struct{}, 1),
-		capSig:   make(chan struct{}, 1),
-		hint:     make(chan struct{}, 1),
-		ackStop:  make(chan struct{}),
-		ackDone:  make(chan struct{}),
-		readDone: make(chan struct{}),
+		client:     client,
+		o:          o,
+		log:        o.Logger.With("consumer", o.Consumer),
+		prefix:     prefix,
+		stream:     StreamKey(prefix, node),
+		deadKey:    DeadLetterKey(prefix),
+		nodesKey:   NodesKey(prefix),
+		consumer:   o.Consumer,
+		node:       node,
+		liveWindow: max(minLiveWindow, 4*o.ReadBlock),
+		held:       make(map[entryRef]struct{}),
+		adopted:    make(map[string]*adoption),
+		ackSig:     make(chan struct{}, 1),
+		capSig:     make(chan struct{}, 1),
+		hint:       make(chan struct{}, 1),
+		ackStop:    make(chan struct{}),
+		ackDone:    make(chan struct{}),
+		readDone:   make(chan struct{}),
 	}
-	r.stream, r.deadKey = StreamKeys(prefix)
 	r.m = newMetrics(r.Stats) // registered once the engine runs: the gauges read it
 	if err := r.createGroup(ctx); err != nil {
 		return nil, err
 	}
+	r.seen = time.Now()
 	r.up.Store(true)
 	r.eng = newEngine(o, r.m, r)
 	go r.ackLoop()
@@ -189,12 +213,12 @@ func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string, 
 	return r, nil
 }
 
-// Enqueue validates e, sets e.EnqueuedAt if zero and XADDs it to the
-// stream (one round trip, bounded by Options.EnqueueTimeout). If Redis is
-// unreachable (or known to be) the entry goes to the in-memory spill
-// instead: delivered from memory with the same rules and written to the
-// stream when Redis is back if still undelivered. It fails only for an invalid entry, after Close, or when the
-// spill is full (ErrSpillFull).
+// Enqueue validates e, sets e.EnqueuedAt if zero and XADDs it to this
+// node's stream (one round trip, bounded by Options.EnqueueTimeout). If
+// Redis is unreachable (or known to be) the entry goes to the in-memory
+// spill instead: delivered from memory with the same rules and written to
+// the stream when Redis is back if still undelivered. It fails only for an
+// invalid entry, after Close, or when the spill is full (ErrSpillFull).
 func (r *Redis) Enqueue(ctx context.Context, e Entry) error {
 	if err := e.validate(); err != nil {
 		return err
@@ -230,77 +254,6 @@ func (r *Redis) Enqueue(ctx context.Context, e Entry) error {
 	r.m.enqueued.WithLabelValues(kindLabel(e.Kind)).Inc()
 	r.log.Debug("outbox: event spilled to memory", "call_id", e.CallID, "event_id", e.ID)
 	return nil
-}
-
-// ClaimNode takes over the entries pending for every consumer of node
-// (names "<node>/…") except this one, and deletes each such consumer once
-// it holds nothing (atomically: a consumer that still holds entries is
-// never deleted). It returns how many entries were taken; they are
-// delivered by this process. Call it from the node that found node dead
-// (or left); NewRedis calls it for its own node's earlier incarnations.
-// Two nodes claiming the same node at once split its entries.
-func (r *Redis) ClaimNode(ctx context.Context, node string) (int, error) {
-	if node == "" || strings.Contains(node, "/") {
-		return 0, fmt.Errorf("%w: node id %q", ErrInvalidOptions, node)
-	}
-	consumers, err := r.client.XInfoConsumers(ctx, r.stream, GroupName).Result()
-	if err != nil {
-		if isNoGroup(err) {
-			return 0, nil // nothing was ever read (or Redis lost everything)
-		}
-		r.redisFailed("xinfo consumers", err)
-		return 0, fmt.Errorf("outbox: claim node %s: list consumers: %w", node, err)
-	}
-	total := 0
-	for _, c := range consumers {
-		if c.Name == r.consumer || !strings.HasPrefix(c.Name, node+"/") {
-			continue
-		}
-		n, err := r.claimConsumer(ctx, c.Name)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("outbox: claim node %s: consumer %s: %w", node, c.Name, err)
-		}
-	}
-	return total, nil
-}
-
-// claimConsumer claims every entry pending for consumer from, then deletes
-// it if it holds nothing.
-func (r *Redis) claimConsumer(ctx context.Context, from string) (int, error) {
-	total := 0
-	for {
-		reply, err := claimScript.Run(ctx, r.client, []string{r.stream},
-			GroupName, from, r.consumer, claimBatch).Slice()
-		if err != nil {
-			r.redisFailed("claim", err)
-			return total, fmt.Errorf("claim: %w", err)
-		}
-		if len(reply) != 2 {
-			return total, fmt.Errorf("claim: unexpected reply of %d elements", len(reply))
-		}
-		if n, _ := reply[0].(int64); n == 0 {
-			break
-		}
-		msgs, err := parseMessages(reply[1])
-		if err != nil {
-			return total, fmt.Errorf("claim: %w", err)
-		}
-		r.accept(msgs)
-		total += len(msgs)
-	}
-	res, err := delConsumerScript.Run(ctx, r.client, []string{r.stream}, GroupName, from).Int64()
-	if err != nil {
-		r.redisFailed("delconsumer", err)
-		return total, fmt.Errorf("delete consumer: %w", err)
-	}
-	if res < 0 {
-		r.log.Warn("outbox: claimed consumer got new entries meanwhile; not deleted", "claimed", from)
-	}
-	if total > 0 {
-		r.log.Info("outbox: claimed pending events", "claimed", from, "count", total)
-	}
-	return total, nil
 }
 
 // Stats returns what this process holds.
@@ -363,8 +316,8 @@ func (r *Redis) close(ctx context.Context) error {
 	return err
 }
 
-// read is the reader goroutine: XREADGROUP ">" in a loop, reconnecting by
-// itself.
+// read is the reader goroutine: XREADGROUP ">" on this node's stream and
+// the adopted ones in a loop, reconnecting by itself.
 func (r *Redis) read(ctx context.Context) {
 	defer close(r.readDone)
 	backoff := readerMinBackoff
@@ -383,24 +336,32 @@ func (r *Redis) read(ctx context.Context) {
 			}
 			r.flushSpill(ctx)
 		}
+		streams := r.readStreams()
 		count := r.room()
 		if count <= 0 {
 			// Full: wait for acknowledgements to free room, looking after
-			// the spill and recovery every ReadBlock meanwhile.
+			// the spill, recovery and adoptions every ReadBlock meanwhile.
 			t := time.NewTimer(r.o.ReadBlock)
 			select {
 			case <-ctx.Done():
 			case <-r.capSig:
 			case <-t.C:
+				r.touch(ctx)
+				r.checkAdoptions(ctx)
 			}
 			t.Stop()
 			continue
 		}
-		streams, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+		args := make([]string, 0, 2*len(streams))
+		args = append(args, streams...)
+		for range streams {
+			args = append(args, ">")
+		}
+		res, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group:    GroupName,
 			Consumer: r.consumer,
-			Streams:  []string{r.stream, ">"},
-			Count:    int64(count),
+			Streams:  args,
+			Count:    int64(max(1, count/len(streams))),
 			Block:    r.o.ReadBlock,
 		}).Result()
 		if ctx.Err() != nil {
@@ -410,15 +371,19 @@ func (r *Redis) read(ctx context.Context) {
 		case err == nil || errors.Is(err, redis.Nil):
 			r.redisOK()
 			backoff = readerMinBackoff
-			for _, s := range streams {
-				r.accept(s.Messages)
+			for _, s := range res {
+				if s.Stream == r.stream && len(s.Messages) > 0 {
+					r.seen = time.Now()
+				}
+				r.accept(s.Stream, s.Messages)
 			}
+			r.touch(ctx)
 		case isNoGroup(err):
-			// Redis answered but lost the group: a restart without
-			// persistence, or someone deleted the key.
+			// Redis answered but a stream or its group is gone: a restart
+			// without persistence, an adopted stream deleted by another
+			// node, or someone deleted a key.
 			r.redisOK()
-			r.log.Warn("outbox: consumer group missing; creating it again", "stream", r.stream)
-			if err := r.createGroup(ctx); err != nil {
+			if err := r.lostGroups(ctx, streams); err != nil {
 				r.pause(ctx, &backoff)
 			}
 		default:
@@ -426,7 +391,62 @@ func (r *Redis) read(ctx context.Context) {
 			r.needRecover = true // a lost reply leaves entries pending for us
 			r.pause(ctx, &backoff)
 		}
+		r.checkAdoptions(ctx)
 	}
+}
+
+// touch makes this consumer look alive to the nodes that consider adopting
+// this node's stream (XINFO CONSUMERS idle): Redis 7.0 does not refresh it
+// for a blocked XREADGROUP that got nothing. At most once per ReadBlock, one
+// XREADGROUP of this consumer's own history (COUNT 1), which also recreates
+// the consumer if another node deleted it.
+func (r *Redis) touch(ctx context.Context) {
+	if time.Since(r.seen) < r.o.ReadBlock || !r.up.Load() {
+		return
+	}
+	res, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: GroupName, Consumer: r.consumer, Streams: []string{r.stream, "0"}, Count: 1, Block: -1,
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		if ctx.Err() == nil && !isNoGroup(err) {
+			r.redisFailed("touch", err)
+		}
+		return
+	}
+	r.seen = time.Now()
+	for _, s := range res {
+		r.accept(s.Stream, s.Messages) // held already, unless a reply was lost
+	}
+}
+
+// lostGroups finds out which of streams lost their group after a NOGROUP
+// reply: this node's is created again, adopted ones are dropped.
+func (r *Redis) lostGroups(ctx context.Context, streams []string) error {
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.XInfoGroupsCmd, len(streams))
+	for i, s := range streams {
+		cmds[i] = pipe.XInfoGroups(ctx, s)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, s := range streams {
+		groups, err := cmds[i].Result()
+		if err != nil && !isNoGroup(err) && !isNoKey(err) {
+			r.redisFailed("xinfo groups", err)
+			return fmt.Errorf("outbox: check groups: %w", err)
+		}
+		if slices.ContainsFunc(groups, func(g redis.XInfoGroup) bool { return g.Name == GroupName }) {
+			continue
+		}
+		if s != r.stream {
+			r.dropAdoption(s, "outbox: adopted stream is gone; no longer reading it")
+			continue
+		}
+		r.log.Warn("outbox: consumer group missing; creating it again", "stream", r.stream)
+		if err := r.createGroup(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pause waits *backoff (doubled for next time) or until poked.
@@ -456,42 +476,43 @@ func (r *Redis) room() int {
 	return min(r.o.ReadCount, r.o.MaxLocal-len(r.held))
 }
 
-// accept schedules the entries read or claimed, skipping those held
-// already. Malformed ones are dead-lettered; deleted ones (nil fields) are
-// only acknowledged.
-func (r *Redis) accept(msgs []redis.XMessage) {
+// accept schedules the entries of stream read or claimed, in their order,
+// skipping those held already. Malformed ones are dead-lettered; deleted
+// ones (nil fields) are only acknowledged.
+func (r *Redis) accept(stream string, msgs []redis.XMessage) {
 	for _, msg := range msgs {
+		ref := entryRef{stream: stream, id: msg.ID}
 		r.mu.Lock()
-		if _, dup := r.held[msg.ID]; dup {
+		if _, dup := r.held[ref]; dup {
 			r.mu.Unlock()
 			continue
 		}
-		r.held[msg.ID] = struct{}{}
+		r.held[ref] = struct{}{}
 		r.mu.Unlock()
 		if msg.Values == nil {
-			r.pushAck(ackReq{streamID: msg.ID})
+			r.pushAck(ackReq{ref: ref})
 			continue
 		}
 		e, err := decodeEntry(msg.Values)
 		if err != nil {
-			r.malformed(msg, err)
+			r.malformed(ref, msg, err)
 			continue
 		}
-		if err := r.eng.add(&item{e: e, streamID: msg.ID, index: -1}, 0); err != nil {
+		if err := r.eng.add(&item{e: e, stream: stream, streamID: msg.ID, index: -1}, 0); err != nil {
 			// Closing: the entry stays pending for this consumer.
-			r.unhold([]string{msg.ID})
+			r.unhold([]entryRef{ref})
 		}
 	}
 }
 
 // malformed dead-letters a stream entry that is not an outbox entry.
-func (r *Redis) malformed(msg redis.XMessage, cause error) {
+func (r *Redis) malformed(ref entryRef, msg redis.XMessage, cause error) {
 	raw := rawFields(msg.Values)
 	kind := raw[fKind]
 	r.m.deadLettered(kind, ReasonMalformed)
-	r.log.Error("outbox: malformed stream entry dead-lettered", "stream_id", msg.ID,
+	r.log.Error("outbox: malformed stream entry dead-lettered", "stream", ref.stream, "stream_id", msg.ID,
 		"call_id", truncate(raw[fCall], 128), "event_id", truncate(raw[fID], 128), "error", cause)
-	r.pushAck(ackReq{streamID: msg.ID, dead: encodeDead(DeadLetter{
+	r.pushAck(ackReq{ref: ref, dead: encodeDead(DeadLetter{
 		Reason:   ReasonMalformed,
 		Error:    cause.Error(),
 		At:       r.o.Now(),
@@ -502,15 +523,26 @@ func (r *Redis) malformed(msg redis.XMessage, cause error) {
 }
 
 // recoverOwn re-reads the entries pending for this consumer (XREADGROUP
-// from id 0) and schedules those not held: after a reader error the reply
-// of a successful XREADGROUP may have been lost.
+// from id 0) in this node's stream and the adopted ones, and schedules
+// those not held: after a reader error the reply of a successful
+// XREADGROUP may have been lost.
 func (r *Redis) recoverOwn(ctx context.Context) error {
+	for _, stream := range r.readStreams() {
+		if err := r.readHistory(ctx, stream); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readHistory schedules the entries of stream pending for this consumer.
+func (r *Redis) readHistory(ctx context.Context, stream string) error {
 	last := "0"
 	for {
-		streams, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+		res, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group:    GroupName,
 			Consumer: r.consumer,
-			Streams:  []string{r.stream, last},
+			Streams:  []string{stream, last},
 			Count:    recoverBatch,
 			Block:    -1,
 		}).Result()
@@ -518,20 +550,20 @@ func (r *Redis) recoverOwn(ctx context.Context) error {
 		case errors.Is(err, redis.Nil) || isNoGroup(err):
 			return nil
 		case err != nil:
-			return fmt.Errorf("outbox: read own pending entries: %w", err)
+			return fmt.Errorf("outbox: read own pending entries of %s: %w", stream, err)
 		}
-		if len(streams) == 0 || len(streams[0].Messages) == 0 {
+		if len(res) == 0 || len(res[0].Messages) == 0 {
 			return nil
 		}
-		msgs := streams[0].Messages
-		r.accept(msgs)
+		msgs := res[0].Messages
+		r.accept(stream, msgs)
 		last = msgs[len(msgs)-1].ID
 	}
 }
 
-// flushSpill writes the spilled entries waiting for a retry to the stream
-// (pipelined XADDs) and forgets them: a reader (this one, most likely)
-// reads them back. Entries in flight are written on a later call.
+// flushSpill writes the spilled entries waiting for a retry to this node's
+// stream (pipelined XADDs); they stay scheduled here, as stream entries
+// (see writeSpilled). Entries in flight are written on a later call.
 func (r *Redis) flushSpill(ctx context.Context) {
 	for {
 		its := r.eng.takeSpilled(flushBatch)
@@ -545,8 +577,11 @@ func (r *Redis) flushSpill(ctx context.Context) {
 	}
 }
 
-// writeSpilled XADDs its in one pipeline, releases those written and puts
-// the others back. It returns how many were written.
+// writeSpilled XADDs its (taken from the engine) in one pipeline, in their
+// order, and hands them back: those written become stream entries held by
+// this process, in the same place of their call's FIFO (the reader skips
+// them when it reads them: they are held); the others stay spilled. It
+// returns how many were written.
 func (r *Redis) writeSpilled(ctx context.Context, its []*item) int {
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(its))
@@ -554,28 +589,28 @@ func (r *Redis) writeSpilled(ctx context.Context, its []*item) int {
 		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: encodeEntry(it.e)})
 	}
 	_, err := pipe.Exec(ctx)
-	var done, back []*item
+	ids := make([]string, len(its))
+	done := 0
+	r.mu.Lock()
 	for i, c := range cmds {
-		if c.Err() == nil {
-			done = append(done, its[i])
-		} else {
-			back = append(back, its[i])
+		if id, cerr := c.Result(); cerr == nil {
+			ids[i] = id
+			r.held[entryRef{stream: r.stream, id: id}] = struct{}{}
+			done++
 		}
 	}
-	r.eng.release(done)
-	if len(back) > 0 {
-		r.eng.putBack(back)
-	}
+	r.mu.Unlock()
+	r.eng.finishFlush(its, r.stream, ids)
 	if err != nil {
 		r.redisFailed("flush spill", err)
 	}
-	return len(done)
+	return done
 }
 
 // delivered implements sink: acknowledge the stream entry.
 func (r *Redis) delivered(it *item) {
 	if it.streamID != "" {
-		r.pushAck(ackReq{streamID: it.streamID})
+		r.pushAck(ackReq{ref: entryRef{stream: it.stream, id: it.streamID}})
 	}
 }
 
@@ -585,13 +620,17 @@ func (r *Redis) dead(it *item, reason string, cause error) {
 	if cause != nil {
 		d.Error = cause.Error()
 	}
-	r.pushAck(ackReq{streamID: it.streamID, dead: encodeDead(d)})
+	a := ackReq{dead: encodeDead(d)}
+	if it.streamID != "" {
+		a.ref = entryRef{stream: it.stream, id: it.streamID}
+	}
+	r.pushAck(a)
 }
 
 func (r *Redis) pushAck(a ackReq) {
 	r.mu.Lock()
 	r.acks = append(r.acks, a)
-	if a.streamID != "" {
+	if a.ref.id != "" {
 		r.unacked++
 	}
 	r.mu.Unlock()
@@ -624,15 +663,15 @@ func (r *Redis) requeueAcks(batch []ackReq) {
 	r.acks = append(batch, r.acks...)
 }
 
-// unhold forgets stream ids whose fate is written (or that are left
-// pending at Close) and lets the reader read more.
-func (r *Redis) unhold(ids []string) {
-	if len(ids) == 0 {
+// unhold forgets entries whose fate is written (or that are left pending
+// at Close) and lets the reader read more.
+func (r *Redis) unhold(refs []entryRef) {
+	if len(refs) == 0 {
 		return
 	}
 	r.mu.Lock()
-	for _, id := range ids {
-		delete(r.held, id)
+	for _, ref := range refs {
+		delete(r.held, ref)
 	}
 	r.mu.Unlock()
 	select {
@@ -697,21 +736,28 @@ func (r *Redis) flushAcks(ctx context.Context) {
 }
 
 // writeAcks writes one batch in one MULTI/EXEC round trip: the dead-letter
-// XADDs, then XACK and XDEL of every stream id.
+// XADDs, then XACK and XDEL of the entries of each stream (all the keys
+// share one hash slot).
 func (r *Redis) writeAcks(ctx context.Context, batch []ackReq) error {
 	pipe := r.client.TxPipeline()
-	ids := make([]string, 0, len(batch))
+	var refs []entryRef
+	byStream := make(map[string][]string, 1)
+	var order []string
 	for _, a := range batch {
 		if a.dead != nil {
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.deadKey, MaxLen: DeadMaxLen, Approx: true, Values: a.dead})
 		}
-		if a.streamID != "" {
-			ids = append(ids, a.streamID)
+		if a.ref.id != "" {
+			refs = append(refs, a.ref)
+			if _, ok := byStream[a.ref.stream]; !ok {
+				order = append(order, a.ref.stream)
+			}
+			byStream[a.ref.stream] = append(byStream[a.ref.stream], a.ref.id)
 		}
 	}
-	if len(ids) > 0 {
-		pipe.XAck(ctx, r.stream, GroupName, ids...)
-		pipe.XDel(ctx, r.stream, ids...)
+	for _, s := range order {
+		pipe.XAck(ctx, s, GroupName, byStream[s]...)
+		pipe.XDel(ctx, s, byStream[s]...)
 	}
 	_, err := pipe.Exec(ctx)
 	switch {
@@ -726,17 +772,34 @@ func (r *Redis) writeAcks(ctx context.Context, batch []ackReq) error {
 		return fmt.Errorf("outbox: acknowledge %d entries: %w", len(batch), err)
 	}
 	r.mu.Lock()
-	r.unacked -= len(ids)
+	r.unacked -= len(refs)
 	r.mu.Unlock()
-	r.unhold(ids)
+	r.unhold(refs)
 	return nil
 }
 
-// createGroup creates the stream and the group, reading from the start so
-// that entries written while the group did not exist are delivered.
+// createGroup creates this node's stream and group, reading from the start
+// so that entries written while the group did not exist are delivered,
+// creates this consumer (so that it is seen at once, see touch) and
+// registers the node in NodesKey: one MULTI/EXEC, so that an adopter's
+// check never sees the stream without this consumer.
 func (r *Redis) createGroup(ctx context.Context) error {
-	err := r.client.XGroupCreateMkStream(ctx, r.stream, GroupName, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	pipe := r.client.TxPipeline()
+	create := pipe.XGroupCreateMkStream(ctx, r.stream, GroupName, "0")
+	consumer := pipe.XGroupCreateConsumer(ctx, r.stream, GroupName, r.consumer)
+	reg := pipe.SAdd(ctx, r.nodesKey, r.node)
+	_, _ = pipe.Exec(ctx)
+	err := create.Err()
+	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		err = nil
+	}
+	if err == nil {
+		err = consumer.Err()
+	}
+	if err == nil {
+		err = reg.Err()
+	}
+	if err != nil {
 		r.redisFailed("xgroup create", err)
 		return fmt.Errorf("outbox: create consumer group %s on %s: %w", GroupName, r.stream, err)
 	}
@@ -766,6 +829,11 @@ func (r *Redis) redisOK() {
 // isNoGroup reports a NOGROUP reply (missing stream or group).
 func isNoGroup(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOGROUP")
+}
+
+// isNoKey reports the "no such key" reply of XINFO for a missing stream.
+func isNoKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
 }
 
 // isFinal reports a server reply that retrying cannot change.

@@ -34,9 +34,13 @@ func TestRedisInvalidOptions(t *testing.T) {
 		_, err := NewRedis(ctx, tc.client, tc.prefix, tc.o)
 		require.ErrorIs(t, err, ErrInvalidOptions, name)
 	}
+	_, err := NewRedis(ctx, client, "p", Options{Consumer: ReservedNode + "/b", Deliver: deliver})
+	require.ErrorIs(t, err, ErrInvalidOptions, "the dead-letter stream's name")
 	r := newRedis(t, client, "p", Options{Consumer: "n/b", Deliver: deliver})
-	_, err := r.ClaimNode(ctx, "a/b")
-	require.ErrorIs(t, err, ErrInvalidOptions)
+	for _, bad := range []string{"a/b", "", ReservedNode} {
+		_, err = r.ClaimNode(ctx, bad)
+		require.ErrorIs(t, err, ErrInvalidOptions, bad)
+	}
 
 	// Redis unreachable at start: an error, not a hang.
 	srv := redisserver.StartServer(t)
@@ -49,12 +53,12 @@ func TestRedisInvalidOptions(t *testing.T) {
 func TestRedisKeysAndFields(t *testing.T) {
 	ctx := context.Background()
 	client := newClient(t, redisserver.Start(t))
-	stream, dead := StreamKeys("callcore:use1")
-	require.Equal(t, "{callcore:use1}:outbox", stream)
-	require.Equal(t, "{callcore:use1}:outbox:dead", dead)
-	s, d := StreamKeys("")
-	require.Equal(t, "{callcore}:outbox", s)
-	require.Equal(t, "{callcore}:outbox:dead", d)
+	stream := StreamKey("callcore:use1", "n1")
+	require.Equal(t, "{callcore:use1}:outbox:n1", stream)
+	require.Equal(t, "{callcore:use1}:outbox:dead", DeadLetterKey("callcore:use1"))
+	require.Equal(t, "{callcore:use1}:outbox-nodes", NodesKey("callcore:use1"))
+	require.Equal(t, "{callcore}:outbox:n2", StreamKey("", "n2"))
+	require.Equal(t, "{callcore}:outbox:dead", DeadLetterKey(""))
 
 	release := make(chan struct{})
 	rec := newRecorder()
@@ -128,7 +132,7 @@ func TestRedisTwoNodesExactlyOnce(t *testing.T) {
 	var mu sync.Mutex
 	by := map[string]map[string]int{"a": {}, "b": {}}
 	mk := func(node string) *Redis {
-		// MaxLocal makes a node leave work to the other.
+		// A small MaxLocal makes each node read its stream in many rounds.
 		return newRedis(t, client, "region", Options{
 			Consumer: node + "/boot", MaxLocal: 20, ReadCount: 10, Workers: 8,
 			Deliver: func(ctx context.Context, e Entry) error {
@@ -171,13 +175,18 @@ func TestRedisTwoNodesExactlyOnce(t *testing.T) {
 	for i := range n {
 		id := entry(i).ID
 		require.Equal(t, 1, by["a"][id]+by["b"][id], id)
+		// Each node reads its own stream: it delivers what it enqueued.
+		if i%8%2 == 0 {
+			require.Equal(t, 1, by["a"][id], id)
+		} else {
+			require.Equal(t, 1, by["b"][id], id)
+		}
 	}
-	t.Logf("node a delivered %d, node b %d", len(by["a"]), len(by["b"]))
-	require.NotZero(t, len(by["a"]))
-	require.NotZero(t, len(by["b"]))
-	stream, _ := StreamKeys("region")
-	require.Zero(t, client.XLen(ctx, stream).Val())
-	require.Zero(t, client.XPending(ctx, stream, GroupName).Val().Count)
+	for _, node := range []string{"a", "b"} {
+		stream := StreamKey("region", node)
+		require.Zero(t, client.XLen(ctx, stream).Val())
+		require.Zero(t, client.XPending(ctx, stream, GroupName).Val().Count)
+	}
 }
 
 // leavePending enqueues n entries on a consumer of node whose backend
@@ -196,15 +205,15 @@ func leavePending(t *testing.T, client redis.UniversalClient, prefix, consumer s
 	}
 	require.Eventually(t, func() bool { return r.Stats().Pending == n }, waitFor, tick)
 	require.NoError(t, r.Close(ctx))
-	stream, _ := StreamKeys(prefix)
-	p, err := client.XPending(ctx, stream, GroupName).Result()
+	node, _ := nodeOf(consumer)
+	p, err := client.XPending(ctx, StreamKey(prefix, node), GroupName).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, n, p.Consumers[consumer])
 }
 
-func consumerNames(t *testing.T, client redis.UniversalClient, prefix string) []string {
+// consumerNames lists the consumers of the group of stream.
+func consumerNames(t *testing.T, client redis.UniversalClient, stream string) []string {
 	t.Helper()
-	stream, _ := StreamKeys(prefix)
 	cs, err := client.XInfoConsumers(context.Background(), stream, GroupName).Result()
 	require.NoError(t, err)
 	var names []string
@@ -223,7 +232,7 @@ func TestRedisClaimNode(t *testing.T) {
 	rec := newRecorder()
 	b := newRedis(t, client, "claim", Options{Consumer: "b/boot1", Deliver: rec.deliver})
 	// b's start resumed only its own node's consumers.
-	stream, _ := StreamKeys("claim")
+	stream := StreamKey("claim", "a")
 	require.EqualValues(t, n, client.XPending(ctx, stream, GroupName).Val().Consumers["a/boot1"])
 	require.Zero(t, rec.distinct())
 
@@ -232,8 +241,9 @@ func TestRedisClaimNode(t *testing.T) {
 	require.Equal(t, n, got)
 	require.Eventually(t, func() bool { return rec.distinct() == n }, waitFor, tick)
 	rec.requireAllOnce(t, n)
-	require.NotContains(t, consumerNames(t, client, "claim"), "a/boot1")
-	require.Eventually(t, func() bool { return client.XLen(ctx, stream).Val() == 0 }, waitFor, tick)
+	// a's stream, adopted by b, is deleted once drained (with a's consumer).
+	require.Eventually(t, func() bool { return client.Exists(ctx, stream).Val() == 0 }, waitFor, tick)
+	require.Equal(t, []string{"b"}, client.SMembers(ctx, NodesKey("claim")).Val())
 
 	// Claiming again finds nothing.
 	got, err = b.ClaimNode(ctx, "a")
@@ -275,7 +285,7 @@ func TestRedisRestartResumes(t *testing.T) {
 	const n = 25
 	leavePending(t, client, "restart", "a/boot1", n)
 	// An older incarnation that left nothing is cleaned up too.
-	stream, _ := StreamKeys("restart")
+	stream := StreamKey("restart", "a")
 	require.NoError(t, client.XGroupCreateConsumer(ctx, stream, GroupName, "a/boot0").Err())
 	// A consumer of another node is left alone.
 	require.NoError(t, client.XGroupCreateConsumer(ctx, stream, GroupName, "ab/boot0").Err())
@@ -284,7 +294,7 @@ func TestRedisRestartResumes(t *testing.T) {
 	newRedis(t, client, "restart", Options{Consumer: "a/boot2", Deliver: rec.deliver})
 	require.Eventually(t, func() bool { return rec.distinct() == n }, waitFor, tick)
 	rec.requireAllOnce(t, n)
-	names := consumerNames(t, client, "restart")
+	names := consumerNames(t, client, stream)
 	require.NotContains(t, names, "a/boot1")
 	require.NotContains(t, names, "a/boot0")
 	require.Contains(t, names, "ab/boot0")
@@ -294,7 +304,7 @@ func TestRedisRestartResumes(t *testing.T) {
 func TestRedisDelConsumerKeepsBusyConsumer(t *testing.T) {
 	ctx := context.Background()
 	client := newClient(t, redisserver.Start(t))
-	stream, _ := StreamKeys("del")
+	stream := StreamKey("del", "x")
 	require.NoError(t, client.XGroupCreateMkStream(ctx, stream, GroupName, "0").Err())
 	require.NoError(t, client.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"a", "b"}}).Err())
 	require.NoError(t, client.XReadGroup(ctx, &redis.XReadGroupArgs{
@@ -302,13 +312,13 @@ func TestRedisDelConsumerKeepsBusyConsumer(t *testing.T) {
 	res, err := delConsumerScript.Run(ctx, client, []string{stream}, GroupName, "x/1").Int64()
 	require.NoError(t, err)
 	require.EqualValues(t, -1, res)
-	require.Contains(t, consumerNames(t, client, "del"), "x/1")
+	require.Contains(t, consumerNames(t, client, stream), "x/1")
 
 	require.NoError(t, client.XGroupCreateConsumer(ctx, stream, GroupName, "x/2").Err())
 	res, err = delConsumerScript.Run(ctx, client, []string{stream}, GroupName, "x/2").Int64()
 	require.NoError(t, err)
 	require.Zero(t, res)
-	require.NotContains(t, consumerNames(t, client, "del"), "x/2")
+	require.NotContains(t, consumerNames(t, client, stream), "x/2")
 }
 
 func TestRedisMalformedEntries(t *testing.T) {
@@ -317,7 +327,7 @@ func TestRedisMalformedEntries(t *testing.T) {
 	rec := newRecorder()
 	reg := prometheus.NewRegistry()
 	r := newRedis(t, client, "mal", Options{Consumer: "n/b", Deliver: rec.deliver, Registerer: reg})
-	stream, _ := StreamKeys("mal")
+	stream := StreamKey("mal", "n")
 	bad := [][]any{
 		{"foo", "bar"},
 		{"v", "1", "id", "evt-x", "kind", "dice", "url", "u", "body", "{}"}, // no time
@@ -385,7 +395,7 @@ func TestRedisOutageSpillThenFlush(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := newRedis(t, client, "outage", Options{Consumer: "n/b", Deliver: rec.deliver, Logger: logs.logger(),
 		Registerer: reg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
-	stream, _ := StreamKeys("outage")
+	stream := StreamKey("outage", "n")
 
 	// One entry goes through the stream before the outage and stays
 	// pending here (backend down); it is delivered from memory later.
@@ -434,7 +444,7 @@ func TestRedisOutageDeliversFromMemory(t *testing.T) {
 	require.Eventually(t, func() bool { return r.Stats().Pending == 0 }, waitFor, tick)
 	srv.Restart(t)
 	// After the restart the reader recreates the group; nothing was left to write.
-	stream, _ := StreamKeys("mem")
+	stream := StreamKey("mem", "n")
 	require.Eventually(t, func() bool {
 		g, err := client.XInfoGroups(ctx, stream).Result()
 		return err == nil && len(g) == 1
@@ -479,7 +489,7 @@ func TestRedisCloseWritesSpill(t *testing.T) {
 	require.Eventually(t, func() bool { return rec.calls.Load() >= 5 }, waitFor, tick)
 	srv.Restart(t)
 	require.NoError(t, r.Close(ctx))
-	stream, _ := StreamKeys("cw")
+	stream := StreamKey("cw", "n")
 	require.EqualValues(t, 5, client.XLen(ctx, stream).Val())
 
 	// Written by Close, or flushed by the reader earlier and left pending
@@ -611,7 +621,7 @@ func TestRedisAckRetried(t *testing.T) {
 		<-gate
 		return rec.deliver(ctx, e)
 	}})
-	stream, _ := StreamKeys("ack")
+	stream := StreamKey("ack", "n")
 	for i := range 5 {
 		require.NoError(t, r.Enqueue(ctx, entry(i)))
 	}
@@ -646,7 +656,7 @@ func TestRedisRecoversLostRead(t *testing.T) {
 	require.Eventually(t, func() bool { return rec.distinct() == 3 && r.Stats().Unacked == 0 }, waitFor, tick)
 	require.False(t, hook.dropRead.Load(), "a read reply was dropped")
 	rec.requireAllOnce(t, 3)
-	stream, _ := StreamKeys("lost")
+	stream := StreamKey("lost", "n")
 	require.Zero(t, client.XPending(ctx, stream, GroupName).Val().Count)
 }
 

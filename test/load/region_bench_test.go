@@ -70,7 +70,7 @@ func BenchmarkRedisPerCall(b *testing.B) {
 	const calls = 20
 	redis := redisserver.Start(b)
 	eb := newEventBackend(b)
-	n := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "rt", 30000)
+	n := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "rt", 50000)
 	p := phone.New(b, phone.Options{User: "rt", Logger: quietLogger()})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -118,8 +118,8 @@ func BenchmarkForwardedCommand(b *testing.B) {
 	const rounds = 400
 	redis := redisserver.Start(b)
 	eb := newEventBackend(b)
-	owner := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "owner", 30000)
-	other := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "other", 34000)
+	owner := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "owner", 56000)
+	other := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "other", 60000)
 	p := phone.New(b, phone.Options{User: "fw", Logger: quietLogger()})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
