@@ -14,11 +14,11 @@ type Region string
 // deployment may use it as the id of a single, global region.
 const (
 	Global Region = "global" // Sinch's default host
-	EUC1  Region = "euc1"  // Europe
-	USE1  Region = "use1"  // North America
-	SAE1  Region = "sae1"  // South America
-	APSE1 Region = "apse1" // Southeast Asia 1
-	APSE2 Region = "apse2" // Southeast Asia 2
+	EUC1   Region = "euc1"   // Europe
+	USE1   Region = "use1"   // North America
+	SAE1   Region = "sae1"   // South America
+	APSE1  Region = "apse1"  // Southeast Asia 1
+	APSE2  Region = "apse2"  // Southeast Asia 2
 )
 
 // sinch lists Sinch's regions in reference order.
