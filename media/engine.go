@@ -347,8 +347,9 @@ func (e *Engine) OfferOptions(ctx context.Context, so SessionOptions) (*Session,
 }
 
 // bindAttempts bounds how many ports are tried when binding fails because
-// another process holds a port of the range.
-const bindAttempts = 8
+// another process holds a port of the range (a failed bind costs one
+// syscall; a range shared with other software may have many taken).
+const bindAttempts = 64
 
 func (e *Engine) newSession(r role, so SessionOptions) (*Session, error) {
 	var lastErr error

@@ -47,6 +47,12 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 				return
 			}
 			c.log.Error("svaml instruction failed", "err", err)
+			if c.rejectCode == 0 {
+				// An unanswered caller is refused with 503: a node-local
+				// failure (no RTP port, media engine error) that a load
+				// balancer may retry on another node.
+				c.rejectCode = 503
+			}
 			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 			return
 		}

@@ -435,7 +435,9 @@ func freeSIP(t *testing.T) string {
 
 var (
 	rtpMu   sync.Mutex
-	rtpNext = 30000 + 2*int(time.Now().UnixNano()%4000)
+	// Below the kernel's ephemeral ports (32768-60999 on Linux), which
+	// other tests' sockets take at random.
+	rtpNext = 20000 + 2*int(time.Now().UnixNano()%2000)
 )
 
 // freeEvenPortRange hands out distinct ranges of n UDP ports starting
@@ -446,8 +448,8 @@ func freeEvenPortRange(t *testing.T, n int) int {
 	for range 100 {
 		base := rtpNext &^ 1
 		rtpNext = base + n + 2
-		if rtpNext > 64000 {
-			rtpNext = 30000
+		if rtpNext > 32000 {
+			rtpNext = 20000
 			continue
 		}
 		ok := true
