@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -434,7 +433,7 @@ func freeSIP(t *testing.T) string {
 }
 
 var (
-	rtpMu   sync.Mutex
+	rtpMu sync.Mutex
 	// Below the kernel's ephemeral ports (32768-60999 on Linux), which
 	// other tests' sockets take at random.
 	rtpNext = 20000 + 2*int(time.Now().UnixNano()%2000)
@@ -467,10 +466,4 @@ func freeEvenPortRange(t *testing.T, n int) int {
 	}
 	t.Fatal("no free RTP range")
 	return 0
-}
-
-// errorsIsExit reports a process that ended with a signal or non-zero code.
-func errorsIsExit(err error) bool {
-	var ee *exec.ExitError
-	return errors.As(err, &ee)
 }
