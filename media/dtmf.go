@@ -146,6 +146,9 @@ func (s *Session) SendDTMF(ctx context.Context, digits string) error {
 	if s.neg.Load() == nil {
 		return ErrNoRemote
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	job, err := s.beginOutput()
 	if err != nil {
 		return err

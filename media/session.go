@@ -912,6 +912,10 @@ func (s *Session) Play(ctx context.Context, src Source) error {
 	if s.neg.Load() == nil {
 		return ErrNoRemote
 	}
+	// A caller that gave up must not preempt whoever plays now.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	job, err := s.beginOutput()
 	if err != nil {
 		return err

@@ -305,7 +305,7 @@ func TestReceivePathDoesNotAllocate(t *testing.T) {
 			buf := make([]byte, 12+FrameSamples)
 			from := netip.MustParseAddrPort("192.0.2.10:49170")
 			i := 0
-			allocs := testing.AllocsPerRun(200, func() {
+			receive := func() {
 				pkt.SequenceNumber++
 				pkt.Timestamp += FrameSamples
 				off := (i % 50) * FrameSamples
@@ -313,7 +313,14 @@ func TestReceivePathDoesNotAllocate(t *testing.T) {
 				i++
 				n, _ := pkt.MarshalTo(buf)
 				s.handlePacket(buf[:n], from)
-			})
+			}
+			// AllocsPerRun counts the whole process's allocations, so
+			// goroutines left by earlier tests can add a few: a real
+			// per-packet allocation shows in every attempt.
+			allocs := testing.AllocsPerRun(200, receive)
+			for attempt := 0; attempt < 3 && allocs > 0; attempt++ {
+				allocs = testing.AllocsPerRun(200, receive)
+			}
 			require.Zero(t, allocs)
 		})
 	}

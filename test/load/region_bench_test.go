@@ -155,7 +155,15 @@ func BenchmarkForwardedCommand(b *testing.B) {
 		_ = res.Body.Close()
 		took := time.Since(start)
 		if res.StatusCode != http.StatusNoContent {
-			b.Fatalf("PATCH through %v: %d", n.APIAddr(), res.StatusCode)
+			greq, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+owner.APIAddr()+"/calling/v1/calls/id/"+id, nil)
+			signer.SignRequest(greq, nil, time.Now())
+			info := "?"
+			if gres, err := client.Do(greq); err == nil {
+				raw, _ := io.ReadAll(gres.Body)
+				_ = gres.Body.Close()
+				info = string(raw)
+			}
+			b.Fatalf("PATCH through %v: %d; the call: %s", n.APIAddr(), res.StatusCode, info)
 		}
 		return took
 	}
