@@ -116,3 +116,32 @@ func TestParkMaxDuration(t *testing.T) {
 	assert.Equal(t, "TIMEOUT", dice["reason"])
 	assert.Equal(t, "ANSWERED", dice["result"])
 }
+
+// Rapid PATCH continues on a parked call each restart the park; none may
+// end the call (an older park task once preempted the newer one's audio,
+// and the call ended with GENERALERROR).
+func TestParkSurvivesRapidContinues(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newBackend(t)
+	b.on("ice", `{"instructions":[{"name":"answer"}],"action":{"name":"park","holdPrompt":"#tts[Please hold]","maxDuration":60}}`)
+	n := node(t, b, "")
+	caller := phone.New(t, phone.Options{User: "rapid"})
+	dial := dialDID(ctx, caller, n, phone.DialOptions{FromUser: callerNumber})
+	id := b.want(ctx, "ice")["callid"].(string)
+	c := answered(ctx, t, dial)
+	require.NoError(t, c.WaitAudio(ctx, 300*time.Millisecond, 300))
+	for i := range 150 {
+		code, body := rest(ctx, t, n, http.MethodPatch, "/calling/v1/calls/id/"+id, `{"action":{"name":"continue"}}`)
+		require.Equal(t, http.StatusNoContent, code, "continue %d: %s", i, body)
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+	}
+	code, info := restJSON(ctx, t, n, http.MethodGet, "/calling/v1/calls/id/"+id, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "ONGOING", info["status"], "%v", info)
+	code, _ = rest(ctx, t, n, http.MethodPatch, "/calling/v1/calls/id/"+id, `{"action":{"name":"hangup"}}`)
+	require.Equal(t, http.StatusNoContent, code)
+	ended(ctx, t, c)
+	assert.Equal(t, "MANAGERHANGUP", b.want(ctx, "dice")["reason"])
+}

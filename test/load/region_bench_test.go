@@ -115,7 +115,7 @@ func BenchmarkRedisPerCall(b *testing.B) {
 // parked call) sent to the node that runs the call with the same command
 // sent to another node of the region, which forwards it over the bus.
 func BenchmarkForwardedCommand(b *testing.B) {
-	const rounds = 400
+	const rounds = 2000
 	redis := redisserver.Start(b)
 	eb := newEventBackend(b)
 	owner := startNodeAs(b, prometheus.NewRegistry(), eb.srv.URL, "redis://"+redis, "owner", 56000)
