@@ -44,11 +44,11 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	binPath = filepath.Join(dir, "callcore")
-	args := []string{"build", "-o", binPath}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "github.com/callcore/callcore/cmd/callcore")...)
+	// Without -race even under `go test -race`: three race-instrumented
+	// nodes, Kamailio and sipp on two cores make timeouts (SIP probes,
+	// heartbeats) fire that a real deployment would not see. The region
+	// code is race-checked by its packages' own tests.
+	cmd := exec.Command("go", "build", "-o", binPath, "github.com/callcore/callcore/cmd/callcore")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building callcore:", err)

@@ -373,7 +373,8 @@ func TestDrainBehindKamailio(t *testing.T) {
 	lb := kamailio.Start(t, []string{uriA, uriB})
 	require.NoError(t, lb.WaitActive(ctx, uriA, uriB))
 
-	run := lb.StartCalls(t, kamailio.Calls{Count: 100, Rate: 8, Service: did, NodeHangsUp: true, Timeout: 90 * time.Second})
+	const calls = 80
+	run := lb.StartCalls(t, kamailio.Calls{Count: calls, Rate: 6, Service: did, NodeHangsUp: true, Timeout: 90 * time.Second})
 	time.Sleep(5 * time.Second)
 	activeOnA := a.metric(ctx, `callcore_calls_active{direction="inbound"}`)
 	require.Positive(t, activeOnA, "node A has calls when it is told to drain")
@@ -385,7 +386,7 @@ func TestDrainBehindKamailio(t *testing.T) {
 	stats, err := run.Wait(ctx)
 	require.NoError(t, err, "no failed call while a node drains\n%s", run.Output())
 	t.Logf("sipp through the drain: %+v", stats)
-	require.Equal(t, 100, stats.Successful)
+	require.Equal(t, calls, stats.Successful)
 
 	require.NoError(t, a.waitExit(ctx), "node A exits cleanly once drained")
 	t.Logf("node A exited %v after SIGTERM", a.exitedAt.Sub(drainStart).Round(time.Millisecond))
@@ -395,7 +396,7 @@ func TestDrainBehindKamailio(t *testing.T) {
 	require.Contains(t, a.out.String(), "drained: no calls left")
 
 	// Every call ended by its own hangup: none cut by the drain.
-	b.waitFor(ctx, "a DiCE per call", func() bool { return len(b.diceByCall()) == 100 })
+	b.waitFor(ctx, "a DiCE per call", func() bool { return len(b.diceByCall()) == calls })
 	for id, ds := range b.diceByCall() {
 		require.Len(t, ds, 1, id)
 		require.Equal(t, "MANAGERHANGUP", ds[0].Body["reason"], "call %s", id)

@@ -1,5 +1,0 @@
-//go:build !race
-
-package region_test
-
-const raceEnabled = false
