@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,12 +139,23 @@ func (a *App) openStore() (store.Store, error) {
 		return memstore.New(), nil
 	}
 	a.region.counter = redisconn.NewCounter(a.registry)
-	client, err := redisconn.Open(url, redisconn.Options{Counter: a.region.counter})
+	// A pool sized for call load (go-redis' default, 10 per CPU, runs dry
+	// under a few hundred calls/s and turns overload into timeouts),
+	// unless the URL sets pool_size.
+	client, err := redisconn.Open(url, redisconn.Options{Counter: a.region.counter, PoolSize: 50 * runtime.GOMAXPROCS(0)})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.region.client = client
 	a.addStop("redis client", func(context.Context) error { return client.Close() })
+	// The health check has its own connection: a pool exhausted by load
+	// is overload, not a store that went away.
+	health, err := redisconn.Open(url, redisconn.Options{Counter: a.region.counter, PoolSize: 1})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a.region.health = health
+	a.addStop("redis health client", func(context.Context) error { return health.Close() })
 	return redisstore.New(client, keyPrefix(a.cfg), redisstore.WithMetrics(redisstore.NewMetrics(a.registry))), nil
 }
 

@@ -178,6 +178,7 @@ func deliverEntry(client *events.Client, cfg *config.Config) outbox.DeliverFunc 
 // region holds the parts that connect a node to its region.
 type region struct {
 	client  redis.UniversalClient // nil with the memory store
+	health  redis.UniversalClient // one connection for the store watcher
 	counter *redisconn.Counter
 	peers   *peers
 	outbox  outbox.Outbox
@@ -284,15 +285,26 @@ func (a *App) onNodeDead(ctx context.Context, m cluster.Member) error {
 	return nil
 }
 
-// watchStore pings the store every second: while it does not answer, new
-// calls are refused (503) and running ones go on from memory; when it is
-// back, what they changed meanwhile is written back.
+// storeDownAfter is how many failed pings in a row (one a second) make the
+// store count as unreachable.
+const storeDownAfter = 2
+
+// watchStore pings the store every second, over its own connection: after
+// storeDownAfter failures in a row new calls are refused (503) and running
+// ones go on from memory; when it answers again, what they changed
+// meanwhile is written back (and the configured numbers and callbacks
+// seeded again, in case Redis lost its data).
 func (a *App) watchStore(log *slog.Logger) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	up := true
+	failures := 0
 	var downSince time.Time
 	a.region.storeUp.Set(1)
+	ping := a.store.Ping
+	if h := a.region.health; h != nil {
+		ping = func(ctx context.Context) error { return h.Ping(ctx).Err() }
+	}
 	for {
 		select {
 		case <-a.stopping:
@@ -300,18 +312,21 @@ func (a *App) watchStore(log *slog.Logger) {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := a.store.Ping(ctx)
+		err := ping(ctx)
 		cancel()
+		if err != nil {
+			failures++
+		} else {
+			failures = 0
+		}
 		switch {
-		case err != nil && up:
+		case failures == storeDownAfter && up:
 			up, downSince = false, time.Now()
 			a.calls.SetStoreDown(true)
 			a.region.storeUp.Set(0)
 			log.Error("store unreachable: refusing new calls; running calls go on and are written back later", "err", err)
 		case err == nil && !up:
 			up = true
-			// A store that lost its data (Redis restarted without
-			// persistence) gets the configured numbers and callbacks again.
 			if err := a.seed(context.Background()); err != nil {
 				log.Warn("re-seeding the store failed", "err", err)
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,9 +43,9 @@ import (
 // start-up costs weigh; 15 s measures a steady state.
 const lbStep = 15 * time.Second
 
-// lbMaxTail bounds sipp's run beyond lbStep: a call lasts about 1.2 s here
+// lbMaxTail bounds sipp's run beyond the step: a call lasts about 1.2 s here
 // (the prompt, then sipp's 500 ms timewait), so a run that ends later than
-// lbStep+lbMaxTail had calls queued (sipp holds new calls back at its limit
+// step+lbMaxTail had calls queued (sipp holds new calls back at its limit
 // of open calls): the setup did not keep the rate, and would fail calls
 // over a longer step.
 const lbMaxTail = 2 * time.Second
@@ -118,19 +119,29 @@ func lbSetups(env string) ([]lbSetup, error) {
 // ranges) behind the real Kamailio dispatcher with the rate of one
 // memory-store node behind the same Kamailio with a single destination.
 // Both run the same sipp scenario (INVITE → ICE → answer, say "Hello",
-// node's BYE, through the proxy) at stepped rates, 5 s per step. A step
-// keeps its rate when no call failed and sipp's run did not stretch (see
-// lbMaxTail); a step that does not is run once more, and the setup stops at
-// the first rate that fails twice. The two setups alternate rate by rate so
-// that background load on the machine hits both alike. Every step starts
-// its own nodes, Redis and Kamailio (one sub-benchmark each, so all of it
-// is stopped before the next step) and warms them with a few calls.
+// node's BYE, through the proxy, the kamailio harness's NodeHangsUp
+// scenario) up a ladder of rates, lbStep per step. A step keeps its rate
+// when no call failed and sipp's run did not stretch (lbMaxTail); a rate
+// not kept is run once more (more often when other processes loaded the
+// machine, see rateLadder), and the setup stops at the first rate that
+// fails for good, after bisecting below it. The two setups alternate rate
+// by rate so that background load hits both alike. Every step starts its
+// own nodes, Redis and Kamailio in a sub-benchmark of its own, so all of it
+// is stopped (ports, processes) before the next step, and warms them with
+// a few calls.
 //
-// Each step reports its node-side INVITE→ICE p99, the Redis round trips
-// per call and where the CPU went per call (the in-process nodes, kamailio,
-// sipp, redis-server, interrupts, everything else on the machine, from
-// /proc); the summary reports max_rate_one_memory, max_rate_two_redis and
-// their ratio (the issue's target is ≥ 0.85).
+// Each step logs and reports its node-side INVITE→ICE delay, the Redis
+// round trips and commands per call, Kamailio's shared memory, UDP drops
+// and where the CPU went per call (the in-process nodes, kamailio, sipp,
+// redis-server, interrupts, everything else on the machine, from /proc);
+// the summary reports max_rate_one_memory, max_rate_two_redis, their ratio
+// (the issue's target is ≥ 0.85) and the ICE delay p99 at each maximum.
+//
+// It takes about ten minutes. CALLCORE_LB_RATES, CALLCORE_LB_STEP,
+// CALLCORE_LB_SETUPS (adds two_memory and one_redis, to tell the cost of
+// Redis from the effect of a second node) and CALLCORE_LB_REDIS_QUERY
+// (options of the Redis URL, e.g. pool_size=100) change the run, e.g. for
+// profiling one rate of one setup with -cpuprofile.
 func BenchmarkSippTwoNodesBehindKamailio(b *testing.B) {
 	requireLoadBalancer(b)
 	rates, err := ladder(os.Getenv("CALLCORE_LB_RATES"))
@@ -380,6 +391,11 @@ type stepResult struct {
 	// (0 when kamcmd could not tell).
 	shmMaxUsed, shmTotal int64
 	cpu                  cpuSplit
+	// udpDrops is the machine's UDP datagrams dropped for a full receive
+	// buffer during the run (RcvbufErrors of /proc/net/snmp; -1 unknown),
+	// of which nodeDrops at the nodes' SIP sockets and kamDrops at
+	// Kamailio's (/proc/net/udp).
+	udpDrops, nodeDrops, kamDrops int64
 }
 
 // noisy is whether other processes used more than lbNoisyShare of the
@@ -412,6 +428,8 @@ func (r stepResult) String() string {
 		r.setup, r.rate, r.calls, r.took.Round(time.Millisecond), r.stats.Successful, status, r.perNode, r.failovers,
 		r.retrans, r.peak, iceDelay(r.iceP50), iceDelay(r.iceP99), r.redisRT,
 		r.mallocs, float64(r.shmMaxUsed)/(1<<20), float64(r.shmTotal)/(1<<20), r.cpu.perCall(r.stats.Successful)) +
+		fmt.Sprintf("; UDP datagrams dropped (receive buffer full): %d, of which %d at the nodes' SIP sockets and %d at Kamailio's",
+			r.udpDrops, r.nodeDrops, r.kamDrops) +
 		r.redisCommands()
 }
 
@@ -502,8 +520,8 @@ func runLBStep(b *testing.B, s lbSetup, rate int, step time.Duration) stepResult
 		b.Fatal(err)
 	}
 
-	// Warm up: connections to Redis and to the backend, pools, JIT-free
-	// but cold caches; every node gets some calls.
+	// Warm up the connections to Redis and to the backend, the pools and
+	// the heap: every node gets some calls.
 	const warm = 40
 	if st, err := p.StartCalls(b, kamailio.Calls{Count: warm, Rate: 40, Service: sayDID, NodeHangsUp: true}).Wait(ctx); err != nil {
 		b.Fatalf("%s: warm-up calls: %v (%+v)", s.name, err, st)
@@ -523,6 +541,7 @@ func runLBStep(b *testing.B, s lbSetup, rate int, step time.Duration) stepResult
 	diceBefore := be.dice.Load()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	udpBefore, socksBefore := readUDPStats(), readUDPSockets()
 	sampler := startCPUSampler(200 * time.Millisecond)
 
 	start := time.Now()
@@ -537,6 +556,15 @@ func runLBStep(b *testing.B, s lbSetup, rate int, step time.Duration) stepResult
 		res.err = err
 	}
 	res.cpu = sampler.stop()
+	res.udpDrops = -1
+	if after := readUDPStats(); after != nil && udpBefore != nil {
+		res.udpDrops = after["RcvbufErrors"] - udpBefore["RcvbufErrors"]
+	}
+	socksAfter := readUDPSockets()
+	for _, n := range nodes {
+		res.nodeDrops += socketDrops(socksBefore, socksAfter, portOf(n.SIPAddr()))
+	}
+	res.kamDrops = socketDrops(socksBefore, socksAfter, portOf(p.Addr()))
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 
@@ -800,6 +828,7 @@ var cpuGroups = []string{"nodes", "kamailio", "sipp", "redis", "irq", "other"}
 // the machine (other tests...), with the machine's total capacity.
 type cpuSplit struct {
 	ticks    map[string]uint64
+	busy     uint64 // ticks the machine's CPUs were not idle (/proc/stat)
 	capacity uint64 // ticks of all CPUs during the run
 	elapsed  time.Duration
 }
@@ -814,13 +843,11 @@ func (c cpuSplit) perCall(calls int) string {
 		return "n/a (no /proc)"
 	}
 	var parts []string
-	var used uint64
 	for _, g := range cpuGroups {
 		parts = append(parts, fmt.Sprintf("%s %.2f ms", g, c.seconds(g)*1e3/float64(calls)))
-		used += c.ticks[g]
 	}
 	return fmt.Sprintf("%s (machine %.0f%% busy over %v)", strings.Join(parts, ", "),
-		100*float64(used)/float64(c.capacity), c.elapsed.Round(100*time.Millisecond))
+		100*float64(c.busy)/float64(c.capacity), c.elapsed.Round(100*time.Millisecond))
 }
 
 // cpuSampler follows this process and its descendants in /proc while a run
@@ -895,7 +922,7 @@ func (s *cpuSampler) stop() cpuSplit {
 	out.ticks["irq"] = irq
 	ours += irq
 	out.ticks["other"] += busy - min(busy, ours)
-	out.capacity = sys.total - s.sysBase.total
+	out.busy, out.capacity = busy, sys.total-s.sysBase.total
 	return out
 }
 
@@ -981,6 +1008,112 @@ func parseProcStat(s string) (comm string, ppid int, ticks uint64, ok bool) {
 		return "", 0, 0, false
 	}
 	return s[open+1 : end], ppid, ut + st, true
+}
+
+// readUDPStats is the Udp counters of /proc/net/snmp, nil without it.
+func readUDPStats() map[string]int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return nil
+	}
+	return parseUDPStats(string(b))
+}
+
+// parseUDPStats reads the "Udp:" header and value lines of /proc/net/snmp
+// into name → value (nil when they are missing or do not match).
+func parseUDPStats(s string) map[string]int64 {
+	var head []string
+	for l := range strings.SplitSeq(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f[1:]
+			continue
+		}
+		if len(f)-1 != len(head) {
+			return nil
+		}
+		out := make(map[string]int64, len(head))
+		for i, name := range head {
+			n, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				return nil
+			}
+			out[name] = n
+		}
+		return out
+	}
+	return nil
+}
+
+// udpSocket is a line of /proc/net/udp: the local port, the inode and the
+// datagrams dropped so far.
+type udpSocket struct {
+	port  int
+	inode uint64
+	drops int64
+}
+
+// readUDPSockets is /proc/net/udp, nil without it.
+func readUDPSockets() []udpSocket {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return nil
+	}
+	return parseProcNetUDP(string(b))
+}
+
+// parseProcNetUDP reads the lines of /proc/net/udp: "sl local_address
+// rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+// ref pointer drops", addresses as hex "0100007F:1F90". Lines it cannot
+// read are left out.
+func parseProcNetUDP(s string) []udpSocket {
+	var out []udpSocket
+	for l := range strings.SplitSeq(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 13 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		port, err1 := strconv.ParseUint(hexPort, 16, 16)
+		inode, err2 := strconv.ParseUint(f[9], 10, 64)
+		drops, err3 := strconv.ParseInt(f[12], 10, 64)
+		if !ok || err1 != nil || err2 != nil || err3 != nil || drops < 0 {
+			continue
+		}
+		out = append(out, udpSocket{port: int(port), inode: inode, drops: drops})
+	}
+	return out
+}
+
+// socketDrops is what the sockets on port dropped between two readings (a
+// socket new in after from zero).
+func socketDrops(before, after []udpSocket, port int) int64 {
+	var n int64
+	for _, a := range after {
+		if a.port != port {
+			continue
+		}
+		n += a.drops
+		for _, b := range before {
+			if b.inode == a.inode {
+				n -= min(b.drops, a.drops)
+			}
+		}
+	}
+	return n
+}
+
+// portOf is the port of "host:port", 0 if none.
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // sampleSys reads the machine's busy and total CPU ticks from /proc/stat.
@@ -1212,7 +1345,12 @@ const (
 	procStatSample = "5356 (kam (worker) 1) S 5332 5332 19473 0 -1 4194304 101 0 0 0 37 12 0 0 20 0 1 0 379095 2998272 421 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
 	sysStatSample  = "cpu  277856 0 80441 379880 2095 10 6099 291 0 0\ncpu0 138928 0 40220 189940 1047 5 3049 145 0 0\n"
 	shmMemSample   = "{\n\ttotal: 67108864\n\tfree: 64363952\n\tused: 2502376\n\treal_used: 2744912\n\tmax_used: 2745696\n\tfragments: 2\n}\n"
-	sippSample     = `  Call limit 500 hit, 0.0 s period        0 ms scheduler resolution
+	udpStatsSample = "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\n" +
+		"Udp: 10279194 29959579 1035912 41280769 1035912 0 0 0 0\nUdpLite: InDatagrams NoPorts\nUdpLite: 0 0\n"
+	procNetUDPSample = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n" +
+		" 7386: 0100007F:9663 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3224696 2 00000000294c96da 0\n" +
+		" 7390: 0100007F:13C4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3224700 2 00000000294c96db 17\n"
+	sippSample = `  Call limit 500 hit, 0.0 s period        0 ms scheduler resolution
   0 calls (limit 300)                     Peak was 124 calls, after 2 s
                                  Messages  Retrans   Timeout   Unexpected-Msg
       INVITE ---------->         500       7         0
@@ -1238,6 +1376,20 @@ func TestLBParsers(t *testing.T) {
 	maxUsed, total := parseShmMem(shmMemSample)
 	assert.EqualValues(t, 2745696, maxUsed)
 	assert.EqualValues(t, 67108864, total)
+
+	udp := parseUDPStats(udpStatsSample)
+	assert.EqualValues(t, 1035912, udp["RcvbufErrors"])
+	assert.EqualValues(t, 41280769, udp["OutDatagrams"])
+	assert.Nil(t, parseUDPStats("Udp: InDatagrams NoPorts\nUdp: 1\n"))
+	assert.Nil(t, parseUDPStats("Tcp: 1 2\n"))
+
+	socks := parseProcNetUDP(procNetUDPSample)
+	require.Equal(t, []udpSocket{{port: 0x9663, inode: 3224696, drops: 0}, {port: 0x13C4, inode: 3224700, drops: 17}}, socks)
+	later := []udpSocket{{port: 0x13C4, inode: 3224700, drops: 20}, {port: 0x13C4, inode: 9, drops: 5}}
+	assert.EqualValues(t, 3+5, socketDrops(socks, later, 0x13C4))
+	assert.Zero(t, socketDrops(socks, later, 1))
+	assert.Equal(t, 5060, portOf("127.0.0.1:5060"))
+	assert.Zero(t, portOf("nowhere"))
 
 	retrans, peak := sippCounters(sippSample)
 	assert.Equal(t, 7, retrans)
@@ -1351,6 +1503,30 @@ func FuzzParseCommandStats(f *testing.F) {
 		for name, c := range parseCommandStats(s) {
 			if name == "" || c.name != name || c.calls < 0 || c.usec < 0 || !strings.Contains(s, "cmdstat_"+name) {
 				t.Fatalf("%q: %+v from %q", name, c, s)
+			}
+		}
+	})
+}
+
+func FuzzParseUDPStats(f *testing.F) {
+	f.Add(udpStatsSample)
+	f.Add("Udp: a\nUdp: 1")
+	f.Add("Udp: a b\nUdp: 1")
+	f.Fuzz(func(t *testing.T, s string) {
+		m := parseUDPStats(s)
+		if m != nil && !strings.Contains(s, "Udp:") {
+			t.Fatalf("%v from %q without a Udp: line", m, s)
+		}
+	})
+}
+
+func FuzzParseProcNetUDP(f *testing.F) {
+	f.Add(procNetUDPSample)
+	f.Add(" 1: 0100007F:FFFFF 0:0 07 0:0 0:0 0 0 0 1 2 3 -4")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, sock := range parseProcNetUDP(s) {
+			if sock.port < 0 || sock.port > 65535 || sock.drops < 0 {
+				t.Fatalf("%+v from %q", sock, s)
 			}
 		}
 	})

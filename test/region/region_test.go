@@ -296,7 +296,7 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	}()
 	time.Sleep(4 * time.Second)
 	require.NoError(t, srv.Stop())
-	time.Sleep(3 * time.Second)
+	time.Sleep(4 * time.Second) // longer than the two failed pings that mark the store down
 	srv.Restart(t)
 	restarted := time.Now()
 
