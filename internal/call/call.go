@@ -34,8 +34,11 @@ type leg struct {
 	sdp      []byte // our SDP for this leg (answer or offer)
 	answered bool
 	okSent   bool // 200 OK sent (inbound), even if its ACK never came
-	early    bool // 183 with SDP sent (inbound)
-	closed   bool // media released by teardown: no new session may open
+	// answering: a task has started answering (inbound); a second one
+	// waits for it instead of answering twice.
+	answering bool
+	early     bool // 183 with SDP sent (inbound)
+	closed    bool // media released by teardown: no new session may open
 }
 
 func (l *leg) isAnswered() bool {

@@ -162,8 +162,20 @@ func (c *Call) forLegs(ctx context.Context, legs []*leg, fn func(*leg) error) er
 
 // answer answers an inbound leg: media for its offer, 200 OK, ACK.
 func (c *Call) answer(ctx context.Context, l *leg) error {
+	l.mu.Lock()
+	inFlight := l.answering
+	l.answering = true
+	l.mu.Unlock()
+	if inFlight {
+		// An earlier task is answering and waits for the ACK (a PATCH
+		// came in between): wait for it rather than answer twice.
+		return waitAnswered(ctx, l)
+	}
 	ms, sdp, err := c.openInboundMedia(ctx, l)
 	if err != nil {
+		l.mu.Lock()
+		l.answering = false
+		l.mu.Unlock()
 		return err
 	}
 	l.mu.Lock()
@@ -257,6 +269,22 @@ func (c *Call) playPrompts(ctx context.Context, l *leg, prompts []svaml.Prompt, 
 		firstAudioFrom(ctx)()
 		if err := ms.Play(ctx, a); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// waitAnswered waits until another task has answered l (its ACK came).
+func waitAnswered(ctx context.Context, l *leg) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !l.isAnswered() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.done():
+			return errors.New("answering: the caller hung up before the ACK")
+		case <-tick.C:
 		}
 	}
 	return nil
