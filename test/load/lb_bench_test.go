@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -30,7 +29,6 @@ import (
 
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/app"
-	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/redisconn"
 	"github.com/callcore/callcore/internal/testutil/redisserver"
 	"github.com/callcore/callcore/test/internal/kamailio"
@@ -591,41 +589,7 @@ func runLBStep(b *testing.B, s lbSetup, rate int, step time.Duration) stepResult
 
 // startLBNode is startNodeAs with lbRTPPorts RTP ports from rtp.
 func startLBNode(b *testing.B, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp int) *app.App {
-	b.Helper()
-	y := fmt.Sprintf(`
-node:  {id: %s, region: euc1}
-api:   {listen: "127.0.0.1:0", base_url: "http://127.0.0.1:8080"}
-ops:   {listen: ""}
-sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1"}
-media: {rtp_ports: "%d-%d"}
-pstn:  {gateway: "sip:127.0.0.1:9"}
-store: {redis_url: %q}
-log:   {level: error}
-apps:
-  - key: %s
-    secret: %s
-    callback_url: %s/cb
-    numbers: [%q, %q]
-`, id, rtp, rtp+lbRTPPorts-1, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
-	cfg, err := config.Parse("lb.yml", []byte(y))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := app.New(cfg, app.Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			b.Logf("node %s: stop: %v", id, err)
-		}
-	})
-	return a
+	return startNodePorts(b, reg, callbackURL, redisURL, id, rtp, lbRTPPorts)
 }
 
 // cmdCount is a command's count (per call once divided) and the

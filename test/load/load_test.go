@@ -66,9 +66,14 @@ func startNodeOn(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL 
 	return startNodeAs(tb, reg, callbackURL, redisURL, "load", 30000)
 }
 
-// startNodeAs starts a node with an id and its own RTP ports (several nodes
-// of a region in one process).
+// startNodeAs starts a node with an id and its own 4 000 RTP ports from rtp
+// (several nodes of a region in one process).
 func startNodeAs(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp int) *app.App {
+	return startNodePorts(tb, reg, callbackURL, redisURL, id, rtp, 4000)
+}
+
+// startNodePorts is startNodeAs with ports RTP ports.
+func startNodePorts(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp, ports int) *app.App {
 	tb.Helper()
 	y := fmt.Sprintf(`
 node:  {id: %s, region: euc1}
@@ -84,7 +89,7 @@ apps:
     secret: %s
     callback_url: %s/cb
     numbers: [%q, %q]
-`, id, rtp, rtp+3999, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
+`, id, rtp, rtp+ports-1, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
 	cfg, err := config.Parse("load.yml", []byte(y))
 	if err != nil {
 		tb.Fatal(err)
@@ -99,7 +104,9 @@ apps:
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_ = a.Stop(ctx)
+		if err := a.Stop(ctx); err != nil {
+			tb.Logf("node %s: stop: %v", id, err)
+		}
 	})
 	return a
 }
