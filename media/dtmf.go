@@ -146,10 +146,7 @@ func (s *Session) SendDTMF(ctx context.Context, digits string) error {
 	if s.neg.Load() == nil {
 		return ErrNoRemote
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	job, err := s.beginOutput()
+	job, err := s.beginOutput(ctx)
 	if err != nil {
 		return err
 	}

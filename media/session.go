@@ -827,12 +827,20 @@ type outputJob struct {
 
 // beginOutput makes a new job the owner of the outgoing audio, preempting
 // and waiting for the previous one.
-func (s *Session) beginOutput() (*outputJob, error) {
+// beginOutput makes a new output job the session's current one, preempting
+// the previous. ctx is checked under the lock: a caller that gave up (a
+// replaced task whose cancel happened before its successor started) can
+// never preempt the successor's output.
+func (s *Session) beginOutput(ctx context.Context) (*outputJob, error) {
 	job := &outputJob{id: s.jobSeq.Add(1), preempt: make(chan struct{}), done: make(chan struct{})}
 	s.outMu.Lock()
 	if s.isClosed() {
 		s.outMu.Unlock()
 		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		s.outMu.Unlock()
+		return nil, err
 	}
 	prev := s.out
 	s.out = job
@@ -912,11 +920,7 @@ func (s *Session) Play(ctx context.Context, src Source) error {
 	if s.neg.Load() == nil {
 		return ErrNoRemote
 	}
-	// A caller that gave up must not preempt whoever plays now.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	job, err := s.beginOutput()
+	job, err := s.beginOutput(ctx)
 	if err != nil {
 		return err
 	}

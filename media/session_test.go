@@ -213,6 +213,16 @@ func TestPlayStopsOnCancelPreemptAndClose(t *testing.T) {
 	// Preempt: a new Play takes over; the old one returns ErrPreempted.
 	go func() { errc <- a.Play(context.Background(), Tone([]float64{800}, time.Minute)) }()
 	rec.waitFor(t, 2*time.Second, func(p []rxPacket) bool { return len(p) >= n+3 })
+	// A Play or SendDTMF whose caller already gave up does not take over.
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	require.ErrorIs(t, a.Play(done, Silence(time.Second)), context.Canceled)
+	require.ErrorIs(t, a.SendDTMF(done, "1"), context.Canceled)
+	select {
+	case err := <-errc:
+		t.Fatalf("the running Play was preempted by a cancelled caller: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	require.NoError(t, a.Play(ctxTimeout(t, 5*time.Second), Silence(60*time.Millisecond)))
 	require.ErrorIs(t, <-errc, ErrPreempted)
 
@@ -867,7 +877,7 @@ func BenchmarkPlayFramePath(b *testing.B) {
 	defer s.Close()
 	pcm := sine(SampleRate*10, 440, SampleRate, 8000)
 	src := &pcmSource{pcm: pcm}
-	job, err := s.beginOutput()
+	job, err := s.beginOutput(context.Background())
 	require.NoError(b, err)
 	defer s.endOutput(job)
 	ctx := context.Background()

@@ -84,11 +84,7 @@ func (ms *mediaSession) Play(ctx context.Context, a call.Audio) error {
 	if !ok {
 		return fmt.Errorf("not playable audio: %T", a)
 	}
-	err := ms.s.Play(ctx, src)
-	if errors.Is(err, media.ErrPreempted) {
-		return fmt.Errorf("%w: %v", call.ErrPreempted, err)
-	}
-	return err
+	return ms.s.Play(ctx, src)
 }
 
 func (ms *mediaSession) SendDTMF(ctx context.Context, digits string) error {

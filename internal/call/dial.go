@@ -347,12 +347,6 @@ func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
 				return tctx.Err()
 			}
 			if err := c.playPrompts(tctx, l, holdPrompts, p.Locale); err != nil {
-				if errors.Is(err, ErrPreempted) && tctx.Err() == nil {
-					// A park task this one replaced (a PATCH continue
-					// restarts the park) played once more before it saw
-					// its cancellation: play the hold prompt again.
-					continue
-				}
 				return err
 			}
 		}

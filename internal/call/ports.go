@@ -328,9 +328,6 @@ var (
 	ErrDraining = errors.New("node is draining")
 	// ErrInvalidCommand: the command does not apply to the call now.
 	ErrInvalidCommand = errors.New("invalid command for the call")
-	// ErrPreempted: a MediaSession.Play was cut short by a newer Play on
-	// the same session.
-	ErrPreempted = errors.New("audio preempted by newer audio")
 )
 
 // WrongRegionError: the call id names another region of the deployment.
