@@ -34,9 +34,10 @@ type leg struct {
 	sdp      []byte // our SDP for this leg (answer or offer)
 	answered bool
 	okSent   bool // 200 OK sent (inbound), even if its ACK never came
-	// answering: a task has started answering (inbound); a second one
-	// waits for it instead of answering twice.
-	answering bool
+	// answering is set while a task answers the leg (inbound) and closed
+	// when that answer is over; a second task waits on it instead of
+	// answering twice.
+	answering chan struct{}
 	early     bool // 183 with SDP sent (inbound)
 	closed    bool // media released by teardown: no new session may open
 }

@@ -491,6 +491,73 @@ func TestCallerByeBeforeACKIsNotACancel(t *testing.T) {
 }
 
 // A PATCH that arrives while the legs are being connected (the caller's
+// The task answering the caller is replaced by a PATCH before the ACK
+// arrives: the 200 OK is out, so the answer must not be abandoned with
+// the task; the PATCH's park waits for it.
+func TestPatchReplacesAnsweringTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"instructions":[{"name":"answer"},{"name":"say","text":"Welcome"}],"action":{"name":"hangup"}}`)
+		caller := newFakeLeg()
+		caller.ackGate = make(chan struct{})
+		e.m.HandleInbound(context.Background(), Inbound{Leg: caller, From: "+46701111111",
+			To: events.Destination{Type: "did", Endpoint: "+46701234567"}, Offer: []byte("caller-offer")})
+		synctest.Wait()
+		require.Equal(t, []string{"200"}, caller.calls(), "the 200 OK is out, its ACK is not in")
+
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "",
+			[]byte(`{"action":{"name":"park","holdPrompt":"#tts[Hold on]","maxDuration":60}}`)))
+		synctest.Wait()
+		close(caller.ackGate)
+		time.Sleep(promptTime + time.Second)
+		s, err := e.m.Get(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateParked, s.State)
+		require.False(t, s.AnsweredAt.IsZero(), "the caller counts as answered")
+		require.Equal(t, []string{"200"}, caller.calls(), "one 200 OK")
+
+		caller.remoteHangup()
+		require.Equal(t, events.ReasonCallerHangup, e.final("call-1").Reason)
+	})
+}
+
+// A PATCH park that replaces the connect task while the caller's ACK is
+// still on its way: the answer already sent goes on (its task being
+// replaced does not abandon it), the park waits for it instead of
+// answering twice, and the caller is parked (seen in e2e under load as
+// "call already answered").
+func TestParkWhileCallerACKPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.backend.on(events.KindICE, `{"action":{"name":"connectPstn","number":"+12025550100"}}`)
+		e.backend.on(events.KindACE, `{"action":{"name":"continue"}}`)
+		callee := newFakeLeg()
+		callee.answer <- outcome{sdp: []byte("callee-sdp")}
+		e.dialer.legs <- callee
+		caller := newFakeLeg()
+		caller.ackGate = make(chan struct{})
+		e.m.HandleInbound(context.Background(), Inbound{Leg: caller, From: "+46701111111",
+			To: events.Destination{Type: "did", Endpoint: "+46701234567"}, Offer: []byte("caller-offer")})
+		synctest.Wait()
+		require.Equal(t, []string{"180", "200"}, caller.calls(), "the caller's 200 OK is out, its ACK is not in")
+
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "",
+			[]byte(`{"action":{"name":"park","holdPrompt":"#tts[Hold on]","maxDuration":60}}`)))
+		synctest.Wait()
+		close(caller.ackGate)
+		time.Sleep(promptTime + time.Second)
+		s, err := e.m.Get(context.Background(), "call-1")
+		require.NoError(t, err)
+		require.Equal(t, StateParked, s.State)
+		require.False(t, s.AnsweredAt.IsZero(), "the caller counts as answered")
+		require.Contains(t, e.media.plays(), "tts:Hold on")
+		require.Equal(t, []string{"180", "200"}, caller.calls(), "one 200 OK")
+
+		caller.remoteHangup()
+		require.Equal(t, events.ReasonCallerHangup, e.final("call-1").Reason)
+	})
+}
+
 // ACK has not come yet) runs its document without undoing the connection
 // (found by the e2e suite: the bridge was never set up and the parties
 // heard nothing of each other).

@@ -163,25 +163,43 @@ func (c *Call) forLegs(ctx context.Context, legs []*leg, fn func(*leg) error) er
 // answer answers an inbound leg: media for its offer, 200 OK, ACK.
 func (c *Call) answer(ctx context.Context, l *leg) error {
 	l.mu.Lock()
-	inFlight := l.answering
-	l.answering = true
-	l.mu.Unlock()
-	if inFlight {
+	if wait := l.answering; wait != nil {
 		// An earlier task is answering and waits for the ACK (a PATCH
 		// came in between): wait for it rather than answer twice.
-		return waitAnswered(ctx, l)
+		l.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !l.isAnswered() {
+			return errors.New("answering: the answer in progress failed")
+		}
+		return nil
 	}
+	done := make(chan struct{})
+	l.answering = done
+	l.mu.Unlock()
+	answered := false
+	defer func() {
+		l.mu.Lock()
+		if !answered {
+			l.answering = nil // a later task may try again
+		}
+		l.mu.Unlock()
+		close(done)
+	}()
 	ms, sdp, err := c.openInboundMedia(ctx, l)
 	if err != nil {
-		l.mu.Lock()
-		l.answering = false
-		l.mu.Unlock()
 		return err
 	}
 	l.mu.Lock()
 	l.okSent = true
 	l.mu.Unlock()
-	ackSDP, err := l.in.Answer(ctx, sdp)
+	// The 200 OK is out: its ACK wait must not end with this task (a PATCH
+	// may replace it). Signaling bounds the wait (its ACK timeout), and
+	// the dialog ending ends it.
+	ackSDP, err := l.in.Answer(context.WithoutCancel(ctx), sdp)
 	if err != nil {
 		return fmt.Errorf("answering: %w", err)
 	}
@@ -193,6 +211,7 @@ func (c *Call) answer(ctx context.Context, l *leg) error {
 		}
 	}
 	l.setAnswered()
+	answered = true
 	c.post(ctx, func() {
 		c.markAnswered(ctx, at)
 		c.armMaxDuration(0)
@@ -269,22 +288,6 @@ func (c *Call) playPrompts(ctx context.Context, l *leg, prompts []svaml.Prompt, 
 		firstAudioFrom(ctx)()
 		if err := ms.Play(ctx, a); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// waitAnswered waits until another task has answered l (its ACK came).
-func waitAnswered(ctx context.Context, l *leg) error {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !l.isAnswered() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.done():
-			return errors.New("answering: the caller hung up before the ACK")
-		case <-tick.C:
 		}
 	}
 	return nil

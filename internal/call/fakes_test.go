@@ -26,6 +26,7 @@ type fakeLeg struct {
 	noACK bool
 	// ackGate, when set, holds Answer until it is closed (a slow ACK).
 	ackGate chan struct{}
+	okSent  bool // a 200 went out (guarded by mu)
 	// outbound
 	answer chan outcome
 }
@@ -81,17 +82,33 @@ func (l *fakeLeg) Ring(_ context.Context, early []byte) error {
 	return nil
 }
 
-func (l *fakeLeg) Answer(_ context.Context, sdp []byte) ([]byte, error) {
+// Answer behaves like signaling's: one 200 per dialog ("call already
+// answered" after that), and a ctx that ends stops the wait for the ACK
+// (not the ACK itself).
+func (l *fakeLeg) Answer(ctx context.Context, sdp []byte) ([]byte, error) {
+	l.mu.Lock()
+	again := l.okSent
+	l.okSent = true
+	l.mu.Unlock()
+	if again {
+		return nil, errors.New("signaling: call already answered")
+	}
 	l.record("200")
 	if l.noACK {
-		<-l.done
-		return nil, errors.New("dialog ended before the ACK")
+		select {
+		case <-l.done:
+			return nil, errors.New("dialog ended before the ACK")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if l.ackGate != nil {
 		select {
 		case <-l.ackGate:
 		case <-l.done:
 			return nil, errors.New("dialog ended before the ACK")
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 	l.answered <- sdp
