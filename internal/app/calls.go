@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -109,7 +108,7 @@ func (a *App) newCallCore() error {
 		Dialer:     &lazyDialer{a: a},
 		Streams:    streamDialer{log: a.log.With("component", "stream"), reg: a.registry},
 		Recordings: recs,
-		Events:     lazyQueue{r: a.region},
+		Events:     eventQueue{r: a.region},
 		Peers:      a.region.peers,
 	}, call.Options{
 		Node:        cfg.Node.ID,
@@ -168,16 +167,6 @@ func resourceBase(cfg *config.Config) string {
 		return u
 	}
 	return cfg.API.BaseURL
-}
-
-// lazyQueue forwards to the outbox, which starts with the node.
-type lazyQueue struct{ r *region }
-
-func (q lazyQueue) Enqueue(ctx context.Context, t call.CallbackTarget, id string, ev events.Event) error {
-	if q.r.outbox == nil {
-		return errors.New("the event outbox is not running")
-	}
-	return eventQueue{o: q.r.outbox}.Enqueue(ctx, t, id, ev)
 }
 
 // lazyDialer forwards to the SIP server, which is built after the manager.

@@ -133,18 +133,21 @@ func busHandler(mgr *call.Manager) bus.Handler {
 	}
 }
 
-// eventQueue puts the call core's DiCE and Notify events into the outbox;
-// it implements call.EventQueue.
-type eventQueue struct{ o outbox.Outbox }
+// eventQueue puts the call core's DiCE and Notify events into the region's
+// outbox, which starts with the node; it implements call.EventQueue.
+type eventQueue struct{ r *region }
 
 var _ call.EventQueue = eventQueue{}
 
 func (q eventQueue) Enqueue(ctx context.Context, t call.CallbackTarget, id string, ev events.Event) error {
+	if q.r.outbox == nil {
+		return errors.New("the event outbox is not running")
+	}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", ev.Kind(), err)
 	}
-	return q.o.Enqueue(ctx, outbox.Entry{
+	return q.r.outbox.Enqueue(ctx, outbox.Entry{
 		ID: id, CallID: ev.CallID(), AppKey: t.AppKey, Kind: ev.Kind().String(),
 		URL: t.URL, FallbackURL: t.FallbackURL, Body: body,
 	})

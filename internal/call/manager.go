@@ -144,13 +144,7 @@ func (m *Manager) SetStoreDown(down bool) {
 		m.writeBack.kick()
 		// Every running call writes its record again: what changed while
 		// the store was away, or all of it if the store lost its data.
-		m.mu.Lock()
-		live := make([]*Call, 0, len(m.calls))
-		for _, c := range m.calls {
-			live = append(live, c)
-		}
-		m.mu.Unlock()
-		for _, c := range live {
+		for _, c := range m.liveCalls() {
 			ctx := context.Background()
 			go c.post(ctx, func() { c.save(ctx) })
 		}
@@ -192,6 +186,17 @@ func (m *Manager) unregister(c *Call) {
 	m.mu.Lock()
 	delete(m.calls, c.snap.ID)
 	m.mu.Unlock()
+}
+
+// liveCalls is a snapshot of the calls this node runs.
+func (m *Manager) liveCalls() []*Call {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := make([]*Call, 0, len(m.calls))
+	for _, c := range m.calls {
+		live = append(live, c)
+	}
+	return live
 }
 
 func (m *Manager) local(id string) *Call {
@@ -544,12 +549,7 @@ wait:
 			break wait
 		}
 	}
-	m.mu.Lock()
-	live := make([]*Call, 0, len(m.calls))
-	for _, c := range m.calls {
-		live = append(live, c)
-	}
-	m.mu.Unlock()
+	live := m.liveCalls()
 	m.log.Warn("drain deadline reached; hanging up calls", "calls", len(live))
 	for _, c := range live {
 		select {
@@ -569,13 +569,7 @@ wait:
 // node was declared dead while it was cut off from the store, and a
 // surviving node has ended these calls and sent their DiCE.
 func (m *Manager) Fence() {
-	m.mu.Lock()
-	live := make([]*Call, 0, len(m.calls))
-	for _, c := range m.calls {
-		live = append(live, c)
-	}
-	m.mu.Unlock()
-	for _, c := range live {
+	for _, c := range m.liveCalls() {
 		ctx := context.Background()
 		c.post(ctx, func() { c.onFenced(ctx) })
 	}
