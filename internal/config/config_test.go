@@ -325,15 +325,15 @@ func TestParseErrors(t *testing.T) {
 		{"port range single port", base + "media: {rtp_ports: \"20000-20000\"}\n",
 			"t.yml:7: media.rtp_ports: must satisfy 1024 <= MIN < MAX <= 65535 (got 20000-20000)"},
 		{"redis scheme", base + "store: {redis_url: \"http://:s3cret@redis:6379\"}\n",
-			"t.yml:7: store.redis_url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"},
+			`t.yml:7: store.redis_url: invalid redis URL: unsupported scheme "http" (want redis, rediss, unix, redis+sentinel, rediss+sentinel, redis+cluster or rediss+cluster)`},
 		{"redis database", base + "store: {redis_url: \"redis://:s3cret@redis:6379/zero\"}\n",
-			"t.yml:7: store.redis_url: database must be a number, as in redis://host:6379/0"},
+			"t.yml:7: store.redis_url: invalid redis URL: invalid database number in the path"},
 		{"redis without host", base + "store: {redis_url: \"redis:///0\"}\n",
-			"t.yml:7: store.redis_url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL with a host"},
+			"t.yml:7: store.redis_url: invalid redis URL: no host"},
 		{"sentinel without master", base + "store: {redis_url: \"redis+sentinel://:pw@h1:26379,h2:26379/0\"}\n",
-			"t.yml:7: store.redis_url: a Sentinel URL needs ?master_name=NAME"},
-		{"cluster bad host", base + "store: {redis_url: \"redis+cluster://h1:6379,h2\"}\n",
-			"t.yml:7: store.redis_url: every host must be host:port, as in redis+cluster://h1:6379,h2:6379"},
+			"t.yml:7: store.redis_url: invalid redis+sentinel URL: missing master_name"},
+		{"cluster bad host", base + "store: {redis_url: \"redis+cluster://:pw@h1:6379,h2:99999\"}\n",
+			"t.yml:7: store.redis_url: invalid redis+cluster URL: address 2: invalid port (want 1-65535)"},
 		{"region id", base + "regions: {US-East: \"https://us.example.com\"}\n",
 			`t.yml:7: regions.US-East: region ids must be 2-10 characters of a-z and 0-9, e.g. global, euc1, use1, sae1, apse1, apse2 or a custom one (got "US-East")`},
 		{"region url", base + "regions: {use1: \"https://us.example.com/\"}\n",
@@ -690,4 +690,16 @@ func TestMediaSwitches(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, cfg.Media.InbandDTMF)
 	require.True(t, cfg.Media.BridgeJitterBuffer)
+}
+
+// Every Redis deployment form the node can open is accepted.
+func TestRedisURLForms(t *testing.T) {
+	for _, u := range []string{
+		"redis://:pw@redis:6379/0", "rediss://redis:6380", "unix:///run/redis.sock?db=2",
+		"redis+sentinel://:pw@s1:26379,s2:26379/0?master_name=mymaster",
+		"redis+cluster://:pw@r1:6379,r2:6379,r3:6379", "rediss+cluster://r1:6379",
+	} {
+		_, err := Parse("t.yml", []byte(base+"store: {redis_url: \""+u+"\"}\n"))
+		require.NoError(t, err, u)
+	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/callcore/callcore/internal/redisconn"
 	"net"
 	"net/netip"
 	"net/url"
@@ -524,69 +525,11 @@ func checkCallbackURL(s string) string {
 	return checkHTTPURL(s, "an absolute http(s) URL")
 }
 
-// checkRedisURL validates store.redis_url without echoing it.
+// checkRedisURL validates store.redis_url with the parser the node opens
+// it with, without echoing it (redisconn's errors never quote the URL).
 func checkRedisURL(s string) string {
-	const shape = "must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return shape
-	}
-	switch scheme {
-	case "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
-		// Several hosts, comma-separated: net/url cannot parse them.
-		hosts := rest
-		if i := strings.LastIndex(hosts, "@"); i >= 0 {
-			hosts = hosts[i+1:]
-		}
-		if i := strings.IndexAny(hosts, "/?"); i >= 0 {
-			if scheme == "redis+sentinel" || scheme == "rediss+sentinel" {
-				if !strings.Contains(hosts[i:], "master_name=") {
-					return "a Sentinel URL needs ?master_name=NAME"
-				}
-			}
-			hosts = hosts[:i]
-		} else if strings.HasSuffix(scheme, "sentinel") {
-			return "a Sentinel URL needs ?master_name=NAME"
-		}
-		if hosts == "" {
-			return shape + " with at least one host:port"
-		}
-		for _, h := range strings.Split(hosts, ",") {
-			host, port, err := net.SplitHostPort(h)
-			if err != nil || host == "" {
-				return "every host must be host:port, as in " + scheme + "://h1:6379,h2:6379"
-			}
-			if n, err := parsePort(port); err != nil || n == 0 {
-				return shape + " with ports from 1 to 65535"
-			}
-		}
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return shape
-	}
-	switch u.Scheme {
-	case "redis", "rediss":
-		if u.Hostname() == "" || u.Opaque != "" {
-			return shape + " with a host"
-		}
-		if p := u.Port(); p != "" {
-			if n, err := parsePort(p); err != nil || n == 0 {
-				return shape + " with a port from 1 to 65535"
-			}
-		}
-		if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-			if n, err := strconv.Atoi(db); err != nil || n < 0 {
-				return "database must be a number, as in redis://host:6379/0"
-			}
-		}
-	case "unix":
-		if u.Path == "" {
-			return shape + " with a socket path, as in unix:///run/redis.sock"
-		}
-	default:
-		return shape
+	if err := redisconn.Check(s); err != nil {
+		return strings.TrimPrefix(err.Error(), "redisconn: ")
 	}
 	return ""
 }

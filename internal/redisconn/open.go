@@ -106,3 +106,11 @@ func Open(rawURL string, o Options) (redis.UniversalClient, error) {
 		return client, nil
 	}
 }
+
+// Check validates rawURL exactly as Open does, without creating a client,
+// for configuration checks. Its error, like Open's, never contains the
+// password or the URL.
+func Check(rawURL string) error {
+	_, err := parse(rawURL)
+	return err
+}
