@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -64,28 +65,11 @@ func acceptJSONAction(b []byte) error {
 type cbHarness struct {
 	c   *Client
 	reg *prometheus.Registry
-	log *lockedBuffer
+	log *syncbuf.Buffer
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the decoded JSON log lines.
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+// logLines returns the decoded JSON log lines of l.
+func logLines(t *testing.T, l *syncbuf.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for line := range strings.Lines(l.String()) {
@@ -98,7 +82,7 @@ func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
 
 func newHarness(t *testing.T, opts ClientOptions) *cbHarness {
 	t.Helper()
-	h := &cbHarness{reg: prometheus.NewPedanticRegistry(), log: &lockedBuffer{}}
+	h := &cbHarness{reg: prometheus.NewPedanticRegistry(), log: &syncbuf.Buffer{}}
 	opts.Metrics = NewMetrics(h.reg)
 	opts.Logger = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.c = NewClient(opts)
@@ -277,7 +261,7 @@ func TestDeliverPrimaryTimeoutFallsBack(t *testing.T) {
 	require.InDelta(t, 1, h.failures("ice", TargetPrimary, DeliveryTimeout), 0)
 	require.Equal(t, uint64(1), h.attempts("ice", TargetPrimary))
 	require.Equal(t, uint64(1), h.attempts("ice", TargetFallback))
-	lines := h.log.lines(t)
+	lines := logLines(t, h.log)
 	require.Len(t, lines, 1)
 	require.Equal(t, "WARN", lines[0]["level"])
 	require.Equal(t, "call-timeout", lines[0]["call_id"])
@@ -335,7 +319,7 @@ func TestDeliverInvalidReplyFallsBack(t *testing.T) {
 	require.Equal(t, TargetFallback, rep.URL)
 	require.Equal(t, cbSVAML, string(rep.Body))
 	require.InDelta(t, 1, h.failures("ice", TargetPrimary, DeliveryInvalidReply), 0)
-	lines := h.log.lines(t)
+	lines := logLines(t, h.log)
 	require.Len(t, lines, 1)
 	require.Contains(t, lines[0]["err"], errNoAction.Error())
 }
@@ -361,7 +345,7 @@ func TestDeliverBothFail(t *testing.T) {
 		require.InDelta(t, 1, h.deliveries("ice", OutcomeFailed), 0)
 		require.InDelta(t, 1, h.failures("ice", TargetPrimary, DeliveryStatus5xx), 0)
 		require.InDelta(t, 1, h.failures("ice", TargetFallback, DeliveryConnect), 0)
-		lines := h.log.lines(t)
+		lines := logLines(t, h.log)
 		require.Len(t, lines, 2, "one line per failed attempt")
 		require.Equal(t, "fallback", lines[1]["target"])
 		require.InDelta(t, 2, lines[1]["attempt"], 0)
@@ -508,7 +492,7 @@ func TestDeliverCancelStopsPromptly(t *testing.T) {
 	require.Zero(t, fallbackHits.Load(), "no fallback after cancel")
 	require.InDelta(t, 1, h.deliveries("ice", OutcomeCanceled), 0)
 	require.InDelta(t, 0, h.failures("ice", TargetPrimary, DeliveryTimeout), 0)
-	lines := h.log.lines(t)
+	lines := logLines(t, h.log)
 	require.Len(t, lines, 1)
 	require.Equal(t, "INFO", lines[0]["level"])
 

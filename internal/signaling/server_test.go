@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcore/callcore/events"
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 )
 
 const (
@@ -813,7 +814,7 @@ func TestSetLogger(t *testing.T) {
 	p := newPhone(t, phoneOpts{})
 	ctx := ctxT(t)
 	s, in := establish(t, ts, p, ctx)
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	in.SetLogger(slogJSON(&buf).With("call_id", "core-123"))
 	require.NoError(t, s.Bye(ctx))
 	waitDone(t, in.Done(), "end")

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 	"github.com/callcore/callcore/test/phone"
 )
 
@@ -33,7 +34,7 @@ func runSippIn(t *testing.T, dir string, args ...string) <-chan error {
 		"-mp", strconv.Itoa(freeEvenPortRange(t, 4)))
 	cmd := exec.Command("sipp", args...)
 	cmd.Dir = dir
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)

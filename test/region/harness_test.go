@@ -5,7 +5,6 @@
 package region_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 
 	"github.com/stretchr/testify/require"
 
@@ -202,7 +203,7 @@ type node struct {
 	api, ops, sip     string
 	rtpMin            int
 	cmd               *exec.Cmd
-	out               *syncBuffer
+	out               *syncbuf.Buffer
 	exited            chan struct{}
 	exitErr           error
 	exitedAt          time.Time
@@ -267,14 +268,14 @@ apps:
 	t.Cleanup(func() {
 		n.kill()
 		if t.Failed() {
-			t.Logf("--- node %s output (tail) ---\n%s", n.id, n.out.tail(8000))
+			t.Logf("--- node %s output (tail) ---\n%s", n.id, n.out.Tail(8000))
 		}
 	})
 	return n
 }
 
 func (n *node) launch() {
-	n.out = &syncBuffer{}
+	n.out = &syncbuf.Buffer{}
 	n.exited = make(chan struct{})
 	n.cmd = exec.Command(binPath, "-config", n.configPath)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
@@ -293,9 +294,9 @@ func (n *node) launch() {
 		}
 		select {
 		case <-n.exited:
-			n.t.Fatalf("node %s exited at start: %v\n%s", n.id, n.exitErr, n.out.tail(4000))
+			n.t.Fatalf("node %s exited at start: %v\n%s", n.id, n.exitErr, n.out.Tail(4000))
 		case <-ctx.Done():
-			n.t.Fatalf("node %s not ready\n%s", n.id, n.out.tail(4000))
+			n.t.Fatalf("node %s not ready\n%s", n.id, n.out.Tail(4000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -380,32 +381,6 @@ func (n *node) metric(ctx context.Context, sample string) float64 {
 		}
 	}
 	return 0
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) tail(n int) string {
-	out := s.String()
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
 }
 
 func freeTCP(t *testing.T) string {

@@ -391,7 +391,7 @@ func TestDrainBehindKamailio(t *testing.T) {
 	require.NoError(t, a.waitExit(ctx), "node A exits cleanly once drained")
 	t.Logf("node A exited %v after SIGTERM", a.exitedAt.Sub(drainStart).Round(time.Millisecond))
 	if os.Getenv("CALLCORE_REGION_LOGS") != "" {
-		t.Logf("node A:\n%s", a.out.tail(6000))
+		t.Logf("node A:\n%s", a.out.Tail(6000))
 	}
 	require.Contains(t, a.out.String(), "drained: no calls left")
 

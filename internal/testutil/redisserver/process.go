@@ -2,7 +2,6 @@ package redisserver
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -10,10 +9,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 )
 
 // Timeouts of a process lifecycle.
@@ -111,7 +111,7 @@ func startProcess(t testing.TB, bin string, nports int, args func(ports []int) (
 // process is one redis-server process.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{} // closed when cmd.Wait returned
 }
 
@@ -119,7 +119,7 @@ type process struct {
 // returns an error wrapping errAddrInUse if redis-server could not bind its
 // port.
 func run(bin string, args []string, addr string, ready func(string) error) (*process, error) {
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -231,22 +231,3 @@ func freePorts(n int) ([]int, error) {
 
 // addr returns "127.0.0.1:port".
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and the
-// test goroutine reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 )
 
 // uacScenario is a sipp UAC call that keeps the proxy's Record-Route, so
@@ -41,7 +43,7 @@ type Calls struct {
 // CallRun is a sipp run started by StartCalls.
 type CallRun struct {
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *syncbuf.Buffer
 	stats   string // -trace_stat file
 	errs    string // -trace_err file
 	exited  chan struct{}
@@ -94,7 +96,7 @@ func (p *Proxy) StartCalls(t testing.TB, c Calls) *CallRun {
 		transport = "t1"
 	}
 	r := &CallRun{
-		out:    &lockedBuffer{},
+		out:    &syncbuf.Buffer{},
 		stats:  filepath.Join(dir, "stats.csv"),
 		errs:   filepath.Join(dir, "errors.log"),
 		exited: make(chan struct{}),

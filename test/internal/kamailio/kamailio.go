@@ -13,10 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callcore/callcore/internal/testutil/syncbuf"
 )
 
 const (
@@ -40,7 +41,7 @@ type Proxy struct {
 	addr    string // 127.0.0.1:port, UDP and TCP
 	ctl     string // unix:/path of the control socket
 	kamcmd  string
-	out     *lockedBuffer
+	out     *syncbuf.Buffer
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd.Wait returns
 	waitErr error         // valid after exited is closed
@@ -143,7 +144,7 @@ func start(t testing.TB, kamailio, kamcmd, cfg, dir, list string, defines []stri
 		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		ctl:    "unix:" + filepath.Join(dir, "kamailio_ctl"),
 		kamcmd: kamcmd,
-		out:    &lockedBuffer{},
+		out:    &syncbuf.Buffer{},
 		exited: make(chan struct{}),
 	}
 	args := []string{
@@ -489,22 +490,4 @@ func freeUDPRange(n int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %d consecutive free UDP ports", n)
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's output and readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
