@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callcore/callcore/internal/redisconn"
+
 	"github.com/callcore/callcore/internal/testutil/redisserver"
 )
 
@@ -34,8 +36,8 @@ var benchBody = []byte(`{"event":"dice","callid":"4398599d1ba84ef3bde0a82dfb61ab
 func BenchmarkRedisEnqueueDeliver(b *testing.B) {
 	ctx := context.Background()
 	client := newClient(b, redisserver.Start(b))
-	hook := &rtHook{}
-	client.AddHook(hook)
+	hook := redisconn.NewCounter(nil)
+	hook.Instrument(client)
 	var delivered atomic.Int64
 	r, err := NewRedis(ctx, client, "bench", Options{Consumer: "n/b", ReadBlock: time.Second,
 		Deliver: func(context.Context, Entry) error { delivered.Add(1); return nil }})
@@ -47,7 +49,7 @@ func BenchmarkRedisEnqueueDeliver(b *testing.B) {
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(32)
-	rt0 := hook.n.Load()
+	rt0 := hook.Stats().RoundTrips
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -64,7 +66,7 @@ func BenchmarkRedisEnqueueDeliver(b *testing.B) {
 	b.StopTimer()
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(hook.n.Load()-rt0)/float64(b.N), "roundtrips/event")
+	b.ReportMetric(float64(hook.Stats().RoundTrips-rt0)/float64(b.N), "roundtrips/event")
 }
 
 // BenchmarkRedisEnqueueDeliverSerial measures one event at a time:
@@ -73,8 +75,8 @@ func BenchmarkRedisEnqueueDeliver(b *testing.B) {
 func BenchmarkRedisEnqueueDeliverSerial(b *testing.B) {
 	ctx := context.Background()
 	client := newClient(b, redisserver.Start(b))
-	hook := &rtHook{}
-	client.AddHook(hook)
+	hook := redisconn.NewCounter(nil)
+	hook.Instrument(client)
 	done := make(chan struct{}, 1)
 	r, err := NewRedis(ctx, client, "bench", Options{Consumer: "n/b", ReadBlock: time.Second,
 		Deliver: func(context.Context, Entry) error { done <- struct{}{}; return nil }})
@@ -83,7 +85,7 @@ func BenchmarkRedisEnqueueDeliverSerial(b *testing.B) {
 	}
 	defer func() { _ = r.Close(ctx) }()
 	b.ReportAllocs()
-	rt0 := hook.n.Load()
+	rt0 := hook.Stats().RoundTrips
 	b.ResetTimer()
 	for i := range b.N {
 		if err := r.Enqueue(ctx, benchEntry(int64(i))); err != nil {
@@ -95,7 +97,7 @@ func BenchmarkRedisEnqueueDeliverSerial(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(hook.n.Load()-rt0)/float64(b.N), "roundtrips/event")
+	b.ReportMetric(float64(hook.Stats().RoundTrips-rt0)/float64(b.N), "roundtrips/event")
 }
 
 // BenchmarkMemoryEnqueueDeliver is the in-process baseline.
@@ -130,8 +132,8 @@ func BenchmarkMemoryEnqueueDeliver(b *testing.B) {
 func BenchmarkRedisEnqueueDeliverPerCall(b *testing.B) {
 	ctx := context.Background()
 	client := newClient(b, redisserver.Start(b))
-	hook := &rtHook{}
-	client.AddHook(hook)
+	hook := redisconn.NewCounter(nil)
+	hook.Instrument(client)
 	var delivered atomic.Int64
 	r, err := NewRedis(ctx, client, "bench", Options{Consumer: "n/b", ReadBlock: time.Second,
 		Deliver: func(context.Context, Entry) error { delivered.Add(1); return nil }})
@@ -143,7 +145,7 @@ func BenchmarkRedisEnqueueDeliverPerCall(b *testing.B) {
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(32)
-	rt0 := hook.n.Load()
+	rt0 := hook.Stats().RoundTrips
 	start := time.Now()
 	var waitingMax atomic.Int64
 	stop := make(chan struct{})
@@ -184,6 +186,6 @@ func BenchmarkRedisEnqueueDeliverPerCall(b *testing.B) {
 	<-sampled
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(hook.n.Load()-rt0)/float64(b.N), "roundtrips/event")
+	b.ReportMetric(float64(hook.Stats().RoundTrips-rt0)/float64(b.N), "roundtrips/event")
 	b.ReportMetric(float64(waitingMax.Load()), "max-waiting")
 }

@@ -256,22 +256,3 @@ func newFixedClock(t time.Time) *fixedClock {
 }
 
 func (c *fixedClock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
-
-// rtHook counts Redis round trips: one per command, one per pipeline.
-type rtHook struct{ n atomic.Int64 }
-
-func (h *rtHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *rtHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *rtHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}

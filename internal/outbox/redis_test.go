@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callcore/callcore/internal/redisconn"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -504,8 +506,8 @@ func TestRedisCloseWritesSpill(t *testing.T) {
 func TestRedisRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	client := newClient(t, redisserver.Start(t))
-	hook := &rtHook{}
-	client.AddHook(hook)
+	hook := redisconn.NewCounter(nil)
+	hook.Instrument(client)
 	var delivered atomic.Int64
 	r := newRedis(t, client, "rt", Options{Consumer: "n/b", ReadBlock: time.Second,
 		Deliver: func(context.Context, Entry) error { delivered.Add(1); return nil }})
@@ -515,16 +517,16 @@ func TestRedisRoundTrips(t *testing.T) {
 
 	// One at a time.
 	const serial = 100
-	start := hook.n.Load()
+	start := hook.Stats().RoundTrips
 	for i := range serial {
 		require.NoError(t, r.Enqueue(ctx, entry(i)))
 		require.Eventually(t, settled(int64(i+1)), waitFor, time.Millisecond)
 	}
-	perSerial := float64(hook.n.Load()-start) / serial
+	perSerial := float64(hook.Stats().RoundTrips-start) / serial
 
 	// A burst.
 	const burst = 2000
-	start = hook.n.Load()
+	start = hook.Stats().RoundTrips
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Add(1)
@@ -537,7 +539,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 	wg.Wait()
 	require.Eventually(t, settled(serial+burst), waitFor, time.Millisecond)
-	perBurst := float64(hook.n.Load()-start) / burst
+	perBurst := float64(hook.Stats().RoundTrips-start) / burst
 	t.Logf("redis round trips per event: %.2f one at a time, %.2f in a burst of %d", perSerial, perBurst, burst)
 	// 1 XADD + 1 XREADGROUP + 1 MULTI{XACK,XDEL}; the read and the ack are
 	// shared by the entries that travel together.
