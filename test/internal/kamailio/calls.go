@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callcore/callcore/test/internal/sipp"
+
 	"github.com/callcore/callcore/internal/testutil/syncbuf"
 )
 
@@ -155,7 +157,7 @@ func (r *CallRun) Wait(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("sipp (%v): no statistics: %w\n%s", r.waitErr, err, tail(r.out.String(), 2000))
 	}
-	st, err := parseSippStats(string(b))
+	st, err := sipp.ParseStats(string(b))
 	if err != nil {
 		return Stats{}, fmt.Errorf("sipp (%v): %w", r.waitErr, err)
 	}

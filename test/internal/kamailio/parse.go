@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/callcore/callcore/test/internal/sipp"
 )
 
 // parseDispatcherList reads the output of `kamcmd dispatcher.list`:
@@ -80,52 +82,4 @@ func parseDispatcherList(out string, set int) (map[string]string, error) {
 }
 
 // Stats are sipp's final counters of a run.
-type Stats struct {
-	Created    int // calls started
-	Successful int // calls that ended the scenario
-	Failed     int // calls that did not (unexpected reply, timeout...)
-}
-
-// parseSippStats reads the -trace_stat CSV sipp writes (a header line of
-// ';'-separated counter names, then one line per period, the last one
-// final) and returns the cumulative counters of the last line.
-func parseSippStats(csv string) (Stats, error) {
-	var lines []string
-	for l := range strings.SplitSeq(csv, "\n") {
-		if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) < 2 {
-		return Stats{}, fmt.Errorf("sipp stats: %d lines, want a header and a value line", len(lines))
-	}
-	header := strings.Split(lines[0], ";")
-	values := strings.Split(lines[len(lines)-1], ";")
-	if len(values) != len(header) {
-		return Stats{}, fmt.Errorf("sipp stats: %d values for %d columns", len(values), len(header))
-	}
-	field := func(name string) (int, error) {
-		for i, h := range header {
-			if h == name {
-				n, err := strconv.Atoi(strings.TrimSpace(values[i]))
-				if err != nil || n < 0 {
-					return 0, fmt.Errorf("sipp stats: %s = %q is not a count", name, values[i])
-				}
-				return n, nil
-			}
-		}
-		return 0, fmt.Errorf("sipp stats: no %s column", name)
-	}
-	var s Stats
-	var err error
-	if s.Created, err = field("TotalCallCreated"); err != nil {
-		return Stats{}, err
-	}
-	if s.Successful, err = field("SuccessfulCall(C)"); err != nil {
-		return Stats{}, err
-	}
-	if s.Failed, err = field("FailedCall(C)"); err != nil {
-		return Stats{}, err
-	}
-	return s, nil
-}
+type Stats = sipp.Stats

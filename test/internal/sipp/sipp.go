@@ -83,35 +83,18 @@ func tail(b []byte) string {
 	return string(b)
 }
 
-// counts reads the cumulative SuccessfulCall(C) and FailedCall(C) of
-// sipp's last statistics line.
+// counts reads sipp's final counters from its -trace_stat file.
 func counts(tb testing.TB, path string) (ok, failed int) {
 	tb.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatalf("sipp stats: %v", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	head := strings.Split(lines[0], ";")
-	last := strings.Split(lines[len(lines)-1], ";")
-	found := 0
-	for i, h := range head {
-		if i >= len(last) {
-			break
-		}
-		switch h {
-		case "SuccessfulCall(C)":
-			ok, _ = strconv.Atoi(last[i])
-			found++
-		case "FailedCall(C)":
-			failed, _ = strconv.Atoi(last[i])
-			found++
-		}
+	st, err := ParseStats(string(data))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if found != 2 {
-		tb.Fatalf("no SuccessfulCall(C)/FailedCall(C) in sipp stats")
-	}
-	return ok, failed
+	return st.Successful, st.Failed
 }
 
 // FreeUDP returns a free UDP port on 127.0.0.1.
@@ -123,4 +106,55 @@ func FreeUDP(tb testing.TB) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// Stats are sipp's final counters of a run.
+type Stats struct {
+	Created    int // calls started
+	Successful int // calls that ended the scenario
+	Failed     int // calls that did not (unexpected reply, timeout...)
+}
+
+// ParseStats reads the -trace_stat CSV sipp writes (a header line of
+// ';'-separated counter names, then one line per period, the last one
+// final) and returns the cumulative counters of the last line.
+func ParseStats(csv string) (Stats, error) {
+	var lines []string
+	for l := range strings.SplitSeq(csv, "\n") {
+		if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 2 {
+		return Stats{}, fmt.Errorf("sipp stats: %d lines, want a header and a value line", len(lines))
+	}
+	header := strings.Split(lines[0], ";")
+	values := strings.Split(lines[len(lines)-1], ";")
+	if len(values) != len(header) {
+		return Stats{}, fmt.Errorf("sipp stats: %d values for %d columns", len(values), len(header))
+	}
+	field := func(name string) (int, error) {
+		for i, h := range header {
+			if h == name {
+				n, err := strconv.Atoi(strings.TrimSpace(values[i]))
+				if err != nil || n < 0 {
+					return 0, fmt.Errorf("sipp stats: %s = %q is not a count", name, values[i])
+				}
+				return n, nil
+			}
+		}
+		return 0, fmt.Errorf("sipp stats: no %s column", name)
+	}
+	var s Stats
+	var err error
+	if s.Created, err = field("TotalCallCreated"); err != nil {
+		return Stats{}, err
+	}
+	if s.Successful, err = field("SuccessfulCall(C)"); err != nil {
+		return Stats{}, err
+	}
+	if s.Failed, err = field("FailedCall(C)"); err != nil {
+		return Stats{}, err
+	}
+	return s, nil
 }
