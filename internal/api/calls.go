@@ -21,7 +21,7 @@ import (
 type Calls interface {
 	Callout(ctx context.Context, o call.Callout) (string, error)
 	Get(ctx context.Context, id string) (*call.Snapshot, error)
-	Update(ctx context.Context, id, leg string, doc []byte) error
+	UpdateCall(ctx context.Context, s *call.Snapshot, leg string, doc []byte) error
 }
 
 var _ Calls = (*call.Manager)(nil)
@@ -93,7 +93,7 @@ func (s *Server) updateCall(c echo.Context) error {
 		return err
 	}
 	legSel := strings.ToLower(c.Param("callLeg"))
-	if err := s.calls.Update(c.Request().Context(), snap.ID, legSel, rawBody(c)); err != nil {
+	if err := s.calls.UpdateCall(c.Request().Context(), snap, legSel, rawBody(c)); err != nil {
 		return callError(err)
 	}
 	return c.NoContent(http.StatusNoContent)

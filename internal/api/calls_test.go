@@ -40,11 +40,11 @@ func (f *fakeCalls) Get(_ context.Context, id string) (*call.Snapshot, error) {
 	return s, nil
 }
 
-func (f *fakeCalls) Update(_ context.Context, id, leg string, doc []byte) error {
+func (f *fakeCalls) UpdateCall(_ context.Context, s *call.Snapshot, leg string, doc []byte) error {
 	if _, err := svaml.Parse(svaml.ContextPatchCall, doc); err != nil {
 		return err
 	}
-	f.updates = append(f.updates, id+"/"+leg)
+	f.updates = append(f.updates, s.ID+"/"+leg)
 	return f.err
 }
 

@@ -378,30 +378,44 @@ func (m *Manager) Get(ctx context.Context, id string) (*Snapshot, error) {
 // valid SVAML for a call update is a *svaml.ValidationError. A call that
 // runs on another node of the region gets the command there (Peers).
 func (m *Manager) Update(ctx context.Context, id, leg string, doc []byte) error {
-	if err := m.checkRegion(id); err != nil {
+	resp, err := m.parseUpdate(leg, doc) // the document first, whatever the call
+	if err != nil {
 		return err
 	}
+	s, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return m.update(ctx, s, resp, leg, doc)
+}
+
+// UpdateCall is Update for a call whose snapshot the caller already has
+// (the API reads it to check the application): no second look-up.
+func (m *Manager) UpdateCall(ctx context.Context, s *Snapshot, leg string, doc []byte) error {
 	resp, err := m.parseUpdate(leg, doc)
 	if err != nil {
 		return err
 	}
-	if c := m.local(id); c != nil {
+	return m.update(ctx, s, resp, leg, doc)
+}
+
+// update runs a parsed command on the call here, or forwards the document
+// to the node that runs it (Peers).
+func (m *Manager) update(ctx context.Context, s *Snapshot, resp *svaml.Response, leg string, doc []byte) error {
+	if c := m.local(s.ID); c != nil {
 		return m.updateLocal(ctx, c, resp, leg)
 	}
-	s, err := m.deps.Store.Load(ctx, id)
-	if err != nil {
-		return err
-	}
 	if !s.State.Ongoing() || s.Node == m.opts.Node {
-		// A record of this node without an actor is a call of an
-		// earlier incarnation: finalized at start-up, or about to be.
+		// Ended, or a record of this node without an actor: a call that
+		// just ended, or one of an earlier incarnation (finalized at
+		// start-up, or about to be).
 		return ErrCallEnded
 	}
 	if m.deps.Peers == nil {
 		return fmt.Errorf("%w: node %s (this node cannot reach other nodes)", ErrOwnerUnreachable, s.Node)
 	}
 	m.metrics.forwarded.Inc()
-	return m.deps.Peers.Update(ctx, s.Node, id, leg, doc)
+	return m.deps.Peers.Update(ctx, s.Node, s.ID, leg, doc)
 }
 
 // UpdateLocal is Update for a command another node forwarded here: it
