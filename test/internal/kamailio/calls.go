@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,49 +86,23 @@ func (p *Proxy) StartCalls(t testing.TB, c Calls) *CallRun {
 	if err := os.WriteFile(scenario, xml, 0o644); err != nil {
 		t.Fatalf("sipp: %v", err)
 	}
-	sigPort, err := freeUDPRange(1)
-	if err != nil {
-		t.Fatalf("sipp: %v", err)
+	// The ports are free when chosen but another process may take one
+	// before sipp binds it: a sipp that cannot bind starts again.
+	var r *CallRun
+	for attempt := 1; ; attempt++ {
+		var err error
+		if r, err = launchSipp(sipp, p.addr, c, dir, scenario); err != nil {
+			t.Fatalf("sipp: %v", err)
+		}
+		select {
+		case <-r.exited:
+			if attempt < 3 && strings.Contains(r.out.String(), "Unable to bind") {
+				continue
+			}
+		case <-time.After(300 * time.Millisecond):
+		}
+		break
 	}
-	mediaPort, err := freeUDPRange(4)
-	if err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	transport := "u1"
-	if c.TCP {
-		transport = "t1"
-	}
-	r := &CallRun{
-		out:    &syncbuf.Buffer{},
-		stats:  filepath.Join(dir, "stats.csv"),
-		errs:   filepath.Join(dir, "errors.log"),
-		exited: make(chan struct{}),
-	}
-	r.cmd = exec.Command(sipp, p.addr,
-		"-sf", scenario,
-		"-s", c.Service,
-		"-t", transport,
-		"-i", "127.0.0.1",
-		"-p", strconv.Itoa(sigPort),
-		"-mp", strconv.Itoa(mediaPort),
-		"-m", strconv.Itoa(c.Count),
-		"-r", strconv.FormatFloat(c.Rate, 'f', -1, 64),
-		"-d", strconv.FormatInt(c.Hold.Milliseconds(), 10),
-		"-timeout", strconv.Itoa(int(c.Timeout.Round(time.Second)/time.Second))+"s",
-		"-timeout_error",
-		"-nostdin",
-		"-trace_stat", "-stf", r.stats,
-		"-trace_err", "-error_file", r.errs,
-	)
-	r.cmd.Dir = dir
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	go func() {
-		r.waitErr = r.cmd.Wait()
-		close(r.exited)
-	}()
 	t.Cleanup(func() {
 		select {
 		case <-r.exited:
@@ -195,4 +170,52 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// launchSipp starts one sipp run on freshly chosen ports.
+func launchSipp(sipp, proxy string, c Calls, dir, scenario string) (*CallRun, error) {
+	sigPort, err := freeUDPRange(1)
+	if err != nil {
+		return nil, err
+	}
+	mediaPort, err := freeUDPRange(4)
+	if err != nil {
+		return nil, err
+	}
+	transport := "u1"
+	if c.TCP {
+		transport = "t1"
+	}
+	r := &CallRun{
+		out:    &syncbuf.Buffer{},
+		stats:  filepath.Join(dir, "stats.csv"),
+		errs:   filepath.Join(dir, "errors.log"),
+		exited: make(chan struct{}),
+	}
+	r.cmd = exec.Command(sipp, proxy,
+		"-sf", scenario,
+		"-s", c.Service,
+		"-t", transport,
+		"-i", "127.0.0.1",
+		"-p", strconv.Itoa(sigPort),
+		"-mp", strconv.Itoa(mediaPort),
+		"-m", strconv.Itoa(c.Count),
+		"-r", strconv.FormatFloat(c.Rate, 'f', -1, 64),
+		"-d", strconv.FormatInt(c.Hold.Milliseconds(), 10),
+		"-timeout", strconv.Itoa(int(c.Timeout.Round(time.Second)/time.Second))+"s",
+		"-timeout_error",
+		"-nostdin",
+		"-trace_stat", "-stf", r.stats,
+		"-trace_err", "-error_file", r.errs,
+	)
+	r.cmd.Dir = dir
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		r.waitErr = r.cmd.Wait()
+		close(r.exited)
+	}()
+	return r, nil
 }

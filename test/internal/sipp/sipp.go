@@ -59,18 +59,27 @@ func Run(tb testing.TB, o Options) Result {
 		tb.Fatal(err)
 	}
 	stats := filepath.Join(dir, "stats.csv")
-	args := []string{o.Target, "-sf", scenario, "-s", o.Service, "-i", "127.0.0.1", "-p", strconv.Itoa(FreeUDP(tb)),
-		"-mp", strconv.Itoa(FreeUDP(tb)), "-r", strconv.Itoa(o.Rate), "-m", strconv.Itoa(o.Total), "-l", strconv.Itoa(o.Limit),
-		"-timeout", fmt.Sprintf("%ds", int(o.Timeout/time.Second)), "-timeout_error", "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1",
-		"-max_socket", "4096", "-watchdog_minor_threshold", "2000"}
-	cmd := exec.Command("sipp", args...)
-	cmd.Dir = dir
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	res := Result{Elapsed: time.Since(start), Output: tail(out)}
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
-		tb.Fatalf("sipp: %v\n%s", err, res.Output)
+	var res Result
+	// The ports are free when chosen but another process may take one
+	// before sipp binds it: a sipp that cannot bind runs again.
+	for attempt := 1; ; attempt++ {
+		args := []string{o.Target, "-sf", scenario, "-s", o.Service, "-i", "127.0.0.1", "-p", strconv.Itoa(FreeUDP(tb)),
+			"-mp", strconv.Itoa(FreeUDP(tb)), "-r", strconv.Itoa(o.Rate), "-m", strconv.Itoa(o.Total), "-l", strconv.Itoa(o.Limit),
+			"-timeout", fmt.Sprintf("%ds", int(o.Timeout/time.Second)), "-timeout_error", "-nostdin", "-trace_stat", "-stf", stats, "-fd", "1",
+			"-max_socket", "4096", "-watchdog_minor_threshold", "2000"}
+		cmd := exec.Command("sipp", args...)
+		cmd.Dir = dir
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		res = Result{Elapsed: time.Since(start), Output: tail(out)}
+		if err != nil && attempt < 3 && strings.Contains(string(out), "Unable to bind") {
+			continue
+		}
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+			tb.Fatalf("sipp: %v\n%s", err, res.Output)
+		}
+		break
 	}
 	res.Successful, res.Failed = counts(tb, stats)
 	return res
