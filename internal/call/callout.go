@@ -14,6 +14,7 @@ import (
 const (
 	MethodTTS    = "ttsCallout"
 	MethodCustom = "customCallout"
+	MethodConf   = "conferenceCallout"
 )
 
 // Script is a customCallout's ice, ace or pie: inline SVAML, or a URL
@@ -57,6 +58,11 @@ type Callout struct {
 	MaxDuration time.Duration
 	ICE, ACE    Script
 	PIE         Script
+	// Conference is the room of a conferenceCallout (its conferenceId,
+	// conferenceDtmfOptions and mohClass); Greeting (spoken with Locale)
+	// is played to the callee before it joins.
+	Conference *svaml.ConnectConf
+	Greeting   string
 }
 
 // pieTarget says where the PIE of a runMenu goes (reference §2.5, §3.5).

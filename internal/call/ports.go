@@ -278,6 +278,53 @@ type Peers interface {
 	Update(ctx context.Context, node, id, leg string, doc []byte) error
 }
 
+// Conferences puts calls into the region's conference rooms
+// (internal/conference). Rooms are scoped per application: two apps using
+// the same conferenceId have two rooms.
+type Conferences interface {
+	// Join adds the call's media to the room, creating the room on first
+	// join, and returns once the participant hears the room.
+	Join(ctx context.Context, r JoinRequest) (Participant, error)
+}
+
+// JoinRequest describes one participant joining a room.
+type JoinRequest struct {
+	AppKey, ConferenceID, CallID string
+	CLI                          string // shown in the participant list
+	Media                        MediaSession
+	// MOH is the hold music class played to the participant while it is
+	// alone in the room; "" is silence.
+	MOH string
+	// DTMF is the room's conferenceDtmfOptions for this participant.
+	DTMF svaml.ConferenceDTMFOptions
+}
+
+// Participant is a call's membership of a room.
+type Participant interface {
+	// Detach takes the participant out of the mix both ways (it hears
+	// nothing from the room and the room does not hear it), or back in;
+	// conferenceDtmfOptions detect mode collects digits meanwhile.
+	Detach(ctx context.Context, detached bool) error
+	// Forward sends a digit the participant pressed to the others of the
+	// room as RFC 4733 (conferenceDtmfOptions forward mode).
+	Forward(ctx context.Context, d rune) error
+	// Lost is closed when the participant dropped out of the room for a
+	// reason of the room's: its host node was lost and no node could host
+	// it again. The call then ends.
+	Lost() <-chan struct{}
+	// Leave takes the participant out of the room (the call ended); the
+	// room closes with its last participant. Idempotent.
+	Leave(ctx context.Context) error
+}
+
+// Errors of conference commands; the API maps them to HTTP statuses.
+var (
+	// ErrConferenceNotFound: no such room of the application (404).
+	ErrConferenceNotFound = errors.New("conference not found")
+	// ErrParticipantNotFound: the call is not in the room (404).
+	ErrParticipantNotFound = errors.New("participant not found in the conference")
+)
+
 // Apps routes inbound calls to applications.
 type Apps interface {
 	// RouteInbound returns the application that owns the dialled
