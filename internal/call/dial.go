@@ -219,6 +219,10 @@ func (c *Call) calleeAnswered(ctx context.Context) {
 		c.calloutAnswered(ctx)
 		return
 	}
+	if c.callout != nil && c.callout.Method == MethodConf {
+		c.conferenceAnswered(ctx)
+		return
+	}
 	c.connect(ctx)
 }
 

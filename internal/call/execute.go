@@ -329,8 +329,10 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 		c.runMenu(ctx, a)
 	case *svaml.ConnectStream:
 		c.connectStream(ctx, a)
+	case *svaml.ConnectConf:
+		c.connectConf(ctx, a)
 	default:
-		// connectConf lands with conferences, connectStream later. Until then: a clear end, never a silent success.
+		// An action this node does not run: a clear end, never a silent success.
 		c.log.Error("svaml action not supported on this node yet; ending the call",
 			"action", a.ActionName(), "context", kind)
 		c.m.metrics.svamlErrors.WithLabelValues("unsupported_action").Inc()
@@ -383,6 +385,8 @@ func (c *Call) onContinue(ctx context.Context, kind svaml.Context) {
 	switch {
 	case kind == svaml.ContextACE && c.callout != nil && c.callout.Method == MethodTTS:
 		c.calloutAnswered(ctx) // ttsCallout: play its text, then hang up
+	case kind == svaml.ContextACE && c.callout != nil && c.callout.Method == MethodConf:
+		c.conferenceAnswered(ctx) // conferenceCallout: greeting, then the room
 	case kind == svaml.ContextACE:
 		c.connect(ctx)
 	case c.base == StateParked && c.unparkToBridge && c.callee != nil && !c.callee.ended:

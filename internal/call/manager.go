@@ -33,6 +33,9 @@ type Deps struct {
 	// Events queues DiCE and Notify durably; nil delivers them once,
 	// directly (unit tests).
 	Events EventQueue
+	// Conferences runs connectConf and conferenceCallout; nil makes them
+	// unsupported (INVALIDSVAMLACTION).
+	Conferences Conferences
 	// Peers forwards commands for calls of other nodes; nil answers them
 	// with ErrOwnerUnreachable.
 	Peers Peers

@@ -25,6 +25,7 @@ type Metrics struct {
 	recordings      *prometheus.CounterVec
 	amd             *prometheus.CounterVec
 	streams         *prometheus.CounterVec
+	conferences     *prometheus.CounterVec
 	forwarded       prometheus.Counter
 	takenOver       prometheus.Counter
 	fenced          prometheus.Counter
@@ -69,6 +70,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Answering-machine detection results by status (human, machine, notsure, hangup)."}, []string{"status"}),
 		streams: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "streams_total",
 			Help: "connectStream connections by outcome (connected, failed)."}, []string{"outcome"}),
+		conferences: f.NewCounterVec(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "conference_joins_total",
+			Help: "connectConf and conferenceCallout joins by outcome (joined, failed)."}, []string{"outcome"}),
 		forwarded: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "commands_forwarded_total",
 			Help: "REST commands for calls of other nodes, forwarded to them."}),
 		takenOver: f.NewCounter(prometheus.CounterOpts{Namespace: "callcore", Subsystem: "calls", Name: "taken_over_total",
@@ -86,6 +89,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	for _, o := range []string{"connected", "failed"} {
 		m.streams.WithLabelValues(o)
+	}
+	for _, o := range []string{"joined", "failed"} {
+		m.conferences.WithLabelValues(o)
 	}
 	for _, d := range []Direction{DirectionInbound, DirectionCallout} {
 		m.active.WithLabelValues(string(d))

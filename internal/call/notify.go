@@ -32,6 +32,7 @@ func (c *Call) ice() *events.ICE {
 		ApplicationKey:  c.snap.AppKey,
 		OriginationType: c.origin,
 		Cookies:         c.cookies(),
+		ConferenceID:    c.snap.ConferenceID,
 	}
 	if c.inbound != nil {
 		ev.CallHeaders = c.inbound.Headers
@@ -47,7 +48,7 @@ func (c *Call) ace() *events.ACE {
 	return &events.ACE{
 		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
 		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey, Cookies: c.cookies(),
-		AMD: c.amdResult,
+		AMD: c.amdResult, ConferenceID: c.snap.ConferenceID,
 	}
 }
 
@@ -66,7 +67,7 @@ func diceOf(s *Snapshot, now time.Time) *events.DiCE {
 		Reason: s.Reason, Result: s.Result,
 		Debit: events.Money{CurrencyID: s.Currency}, UserRate: events.Money{CurrencyID: s.Currency},
 		To: s.To, Duration: s.Duration(s.EndedAt), From: from,
-		Cookies: s.cookieList(), CallHeaders: s.CallHeaders,
+		Cookies: s.cookieList(), CallHeaders: s.CallHeaders, ConferenceID: s.ConferenceID,
 	}
 }
 
@@ -265,6 +266,6 @@ func (c *Call) wantDiCE() bool {
 // URL; the reply is ignored. ID and Custom never change after the call was
 // created, so tasks may call it.
 func (c *Call) sendNotify(ctx context.Context, n *events.Notify) {
-	n.ID, n.Version, n.Custom = c.snap.ID, events.APIVersion, c.snap.Custom
+	n.ID, n.Version, n.Custom, n.ConferenceID = c.snap.ID, events.APIVersion, c.snap.Custom, c.snap.ConferenceID
 	c.m.sendEvent(ctx, c.log, c.target, c.eventID("notify"), n, true)
 }

@@ -30,6 +30,9 @@ type Snapshot struct {
 	To        events.Destination `json:"to"`
 	Domain    string             `json:"domain"`
 	Custom    string             `json:"custom,omitempty"`
+	// ConferenceID is the room the call joined (connectConf); every
+	// event after the join carries it.
+	ConferenceID string `json:"conferenceId,omitempty"`
 	Cookies   cookies.Jar        `json:"cookies"`
 	Result    string             `json:"result"`
 	Reason    string             `json:"reason"`
