@@ -66,7 +66,18 @@ func (s *Server) handleInitialInvite(req *sip.Request, tx sip.ServerTransaction)
 		return
 	}
 	log := s.log.With("call_id", callID.Value())
-	if !s.aclAllows(src.Addr()) {
+	internal := false
+	if s.opts.Internal != nil && s.opts.InternalHeader != "" {
+		if h := req.GetHeader(s.opts.InternalHeader); h != nil {
+			if !s.opts.Internal(h.Value()) {
+				log.Warn("sip INVITE with an invalid internal token", slog.String("source", src.Addr().String()))
+				reject(inACLDenied, 403, "Forbidden")
+				return
+			}
+			internal = true
+		}
+	}
+	if !internal && !s.aclAllows(src.Addr()) {
 		log.Warn("sip INVITE from a source outside the trunk ACL", slog.String("source", src.Addr().String()))
 		reject(inACLDenied, 403, "Forbidden")
 		return
@@ -123,7 +134,7 @@ func (s *Server) handleInitialInvite(req *sip.Request, tx sip.ServerTransaction)
 	d.localSeq = uint32(time.Now().UnixNano()&0x7fff) + 1
 	d.remoteSeq = cseq.SeqNo
 
-	if outcome, retry := s.admit(d); outcome != "" {
+	if outcome, retry := s.admit(d, internal); outcome != "" {
 		if outcome == inOverloaded {
 			log.Warn("sip INVITE refused: not accepting calls", slog.Int("max_calls", s.opts.MaxCalls))
 		}

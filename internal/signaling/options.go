@@ -77,6 +77,14 @@ type Options struct {
 	// TrunkACL lists the source networks INVITEs are accepted from; an
 	// INVITE from elsewhere gets 403. Empty accepts any source.
 	TrunkACL []netip.Prefix
+	// Internal recognizes the INVITEs other nodes of the region place to
+	// this one (conference legs): when InternalHeader is present and
+	// Internal accepts its value, the INVITE passes the trunk ACL and is
+	// admitted while draining (it belongs to a room this node still
+	// hosts); present with a value Internal refuses, it gets 403. Nil
+	// Internal treats InternalHeader as any other header.
+	InternalHeader string
+	Internal       func(value string) bool
 	// Gateway is where Number destinations are sent.
 	Gateway Gateway
 	// Realm is the digest realm of the registrar. Default PublicHost.

@@ -358,13 +358,13 @@ func (s *Server) track(d *dialog) error {
 // admit tracks a new inbound call unless the server is closed, draining
 // or at MaxCalls; it returns the refusal outcome and whether a
 // Retry-After applies.
-func (s *Server) admit(d *dialog) (outcome string, retryAfter bool) {
+func (s *Server) admit(d *dialog, internal bool) (outcome string, retryAfter bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.state != stateStarted:
 		return inOverloaded, false
-	case s.draining:
+	case s.draining && !internal:
 		return inOverloaded, true
 	case s.opts.MaxCalls > 0 && len(s.calls) >= s.opts.MaxCalls:
 		return inOverloaded, true

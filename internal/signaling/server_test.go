@@ -578,12 +578,12 @@ func TestMaxCallsAndDraining(t *testing.T) {
 
 // goCall places a phone call in the background; the channel yields the
 // final responses when the call attempt is over.
-func goCall(t testing.TB, p *phone, to sip.Uri) <-chan []*sip.Response {
+func goCall(t testing.TB, p *phone, to sip.Uri, hdrs ...sip.Header) <-chan []*sip.Response {
 	done := make(chan []*sip.Response, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	go func() {
 		defer cancel()
-		_, r, _ := p.call(ctx, to, []byte(offerSDP))
+		_, r, _ := p.call(ctx, to, []byte(offerSDP), hdrs...)
 		done <- r
 	}()
 	return done
@@ -916,4 +916,31 @@ func TestCloseCancelsDials(t *testing.T) {
 	require.ErrorIs(t, err, ErrCanceled)
 	recvTimeout(t, p.cancels, wait, "CANCEL on close")
 	assert.Equal(t, EndShutdown, o.End().Cause)
+}
+
+// An INVITE with the internal header passes the trunk ACL and draining
+// when Internal accepts its value, and gets 403 when it refuses it.
+func TestInternalInvite(t *testing.T) {
+	ts := newTestServer(t, Options{
+		TrunkACL:       []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		InternalHeader: "X-Internal",
+		Internal:       func(v string) bool { return v == "good" },
+	})
+	ts.SetDraining(true)
+	p := newPhone(t, phoneOpts{})
+	ctx := ctxT(t)
+
+	_, r, err := p.call(ctx, p.uriOf("1", ts.UDPAddr()), []byte(offerSDP), sip.NewHeader("X-Internal", "bad"))
+	require.Error(t, err)
+	assert.Equal(t, 403, r[len(r)-1].StatusCode, "a bad token")
+
+	_, r, err = p.call(ctx, p.uriOf("1", ts.UDPAddr()), []byte(offerSDP))
+	require.Error(t, err)
+	assert.Equal(t, 403, r[len(r)-1].StatusCode, "no token: the trunk ACL applies")
+
+	done := goCall(t, p, p.uriOf("1", ts.UDPAddr()), sip.NewHeader("X-Internal", "good"))
+	in := ts.nextCall(t)
+	assert.Equal(t, []string{"good"}, in.Header("X-Internal"))
+	require.NoError(t, in.Reject(ctx, 486, ""))
+	recvTimeout(t, done, wait, "internal call end")
 }
