@@ -22,6 +22,7 @@ import (
 	"github.com/callcore/callcore/internal/api"
 	"github.com/callcore/callcore/internal/call"
 	"github.com/callcore/callcore/internal/cluster"
+	"github.com/callcore/callcore/internal/conference"
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/redisconn"
 	"github.com/callcore/callcore/internal/signaling"
@@ -53,6 +54,7 @@ type App struct {
 	recordingFiles *record.FileDir
 	sip            *signaling.Server
 	calls          *call.Manager
+	conf           *conference.Service
 	callbackClient *events.Client
 	region         *region
 	// stopping is closed when Stop begins.
@@ -104,6 +106,10 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		_ = a.Stop(ctx)
 		return nil, err
 	}
+	if err := a.newConferences(ctx); err != nil {
+		_ = a.Stop(ctx)
+		return nil, err
+	}
 
 	secrets := make(map[string]string, len(cfg.Apps))
 	for _, app := range cfg.Apps {
@@ -123,6 +129,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		Calls:       a.calls,
 		MaxTTSChars: cfg.Calls.MaxTTSChars,
 		Recordings:  a.recordingFiles,
+		Conferences: confAPI{a: a},
 	})
 	if err != nil {
 		_ = a.Stop(ctx)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/call"
+	"github.com/callcore/callcore/internal/conference"
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/signaling"
 	"github.com/callcore/callcore/media"
@@ -101,15 +102,16 @@ func (a *App) newCallCore() error {
 		return fmt.Errorf("regions: %w", err)
 	}
 	mgr, err := call.NewManager(call.Deps{
-		Media:      mediaAdapter{e: eng},
-		Callbacks:  &callbacks{c: client, cfg: cfg},
-		Apps:       &appRouter{s: a.store, cfg: cfg},
-		Store:      &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
-		Dialer:     &lazyDialer{a: a},
-		Streams:    streamDialer{log: a.log.With("component", "stream"), reg: a.registry},
-		Recordings: recs,
-		Events:     eventQueue{r: a.region},
-		Peers:      a.region.peers,
+		Media:       mediaAdapter{e: eng},
+		Callbacks:   &callbacks{c: client, cfg: cfg},
+		Apps:        &appRouter{s: a.store, cfg: cfg},
+		Store:       &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
+		Dialer:      &lazyDialer{a: a},
+		Streams:     streamDialer{log: a.log.With("component", "stream"), reg: a.registry},
+		Recordings:  recs,
+		Events:      eventQueue{r: a.region},
+		Peers:       a.region.peers,
+		Conferences: confPort{a: a},
 	}, call.Options{
 		Node:        cfg.Node.ID,
 		Region:      cfg.Node.Region,
@@ -149,7 +151,13 @@ func (a *App) newCallCore() error {
 		},
 		MaxCalls:           cfg.SIP.MaxCalls,
 		DefaultDialTimeout: cfg.Calls.DialTimeout,
+		InternalHeader:     conference.Header,
+		Internal:           a.internalCheck,
 		Handler: signaling.HandlerFunc(func(in *signaling.Inbound) {
+			if v := in.Header(conference.Header); len(v) > 0 {
+				a.conf.HandleInternal(context.Background(), in, v[0])
+				return
+			}
 			mgr.HandleInbound(context.Background(), inboundCall(cfg, in, sipLog))
 		}),
 	})

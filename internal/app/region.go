@@ -17,6 +17,7 @@ import (
 	"github.com/callcore/callcore/internal/bus"
 	"github.com/callcore/callcore/internal/call"
 	"github.com/callcore/callcore/internal/cluster"
+	"github.com/callcore/callcore/internal/conference"
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/outbox"
 	"github.com/callcore/callcore/internal/redisconn"
@@ -108,8 +109,11 @@ func (p *peers) Update(ctx context.Context, node, id, leg string, doc []byte) er
 }
 
 // busHandler answers the requests other nodes send to this one.
-func busHandler(mgr *call.Manager) bus.Handler {
+func busHandler(mgr *call.Manager, conf *conference.Service) bus.Handler {
 	return func(ctx context.Context, kind string, payload []byte) ([]byte, error) {
+		if kind == conference.BusKind && conf != nil {
+			return conf.HandleBus(ctx, payload)
+		}
 		if kind != busKindUpdate {
 			return nil, fmt.Errorf("unknown request kind %q", kind)
 		}
@@ -217,7 +221,7 @@ func (a *App) startRegion(ctx context.Context) error {
 	prefix := keyPrefix(cfg)
 
 	members, prev, err := cluster.Join(ctx, r.client, prefix, cluster.Options{
-		Self:       cluster.Member{Node: cfg.Node.ID, Boot: r.boot, APIURL: cfg.API.BaseURL, SIPAddr: cfg.SIP.Listen, StartedAt: time.Now()},
+		Self:       cluster.Member{Node: cfg.Node.ID, Boot: r.boot, APIURL: cfg.API.BaseURL, SIPAddr: advertisedSIP(cfg.SIP.Listen, cfg.SIP.PublicHost), StartedAt: time.Now()},
 		TTL:        cfg.Cluster.HeartbeatTTL,
 		OnDead:     a.onNodeDead,
 		OnFenced:   func(context.Context) { a.calls.Fence() },
@@ -248,7 +252,7 @@ func (a *App) startRegion(ctx context.Context) error {
 	a.addStop("outbox", ob.Close)
 
 	b, err := bus.NewRedis(ctx, r.client, prefix, bus.Options{
-		Node: cfg.Node.ID, Handler: busHandler(a.calls), Timeout: cfg.Cluster.ForwardTimeout,
+		Node: cfg.Node.ID, Handler: busHandler(a.calls, a.conf), Timeout: cfg.Cluster.ForwardTimeout,
 		Logger: a.log.With("component", "bus"), Registerer: a.registry,
 	})
 	if err != nil {
@@ -279,6 +283,11 @@ func (a *App) onNodeDead(ctx context.Context, m cluster.Member) error {
 	n, err := a.calls.TakeOver(ctx, m.Node, m.LastSeen)
 	if err != nil {
 		return err
+	}
+	if a.conf != nil {
+		if err := a.conf.NodeDead(ctx, m.Node); err != nil {
+			log.Warn("removing the dead node's conference participants failed", "err", err)
+		}
 	}
 	if m.Left {
 		log.Info("node left the region", "calls_ended", n, "events_taken_over", claimed)

@@ -216,7 +216,7 @@ func (c *Call) pie(res menuOutcome) *events.PIE {
 		ID: c.snap.ID, Timestamp: c.timestamp(), Version: events.APIVersion,
 		Custom: c.snap.Custom, ApplicationKey: c.snap.AppKey, Cookies: c.cookies(),
 		ConferenceID: c.snap.ConferenceID,
-		MenuResult: events.MenuResult{MenuID: res.menuID, Type: res.typ, Value: res.value, InputMethod: "dtmf"},
+		MenuResult:   events.MenuResult{MenuID: res.menuID, Type: res.typ, Value: res.value, InputMethod: "dtmf"},
 	}
 }
 

@@ -32,11 +32,11 @@ type Snapshot struct {
 	Custom    string             `json:"custom,omitempty"`
 	// ConferenceID is the room the call joined (connectConf); every
 	// event after the join carries it.
-	ConferenceID string `json:"conferenceId,omitempty"`
-	Cookies   cookies.Jar        `json:"cookies"`
-	Result    string             `json:"result"`
-	Reason    string             `json:"reason"`
-	Currency  string             `json:"currency"`
+	ConferenceID string      `json:"conferenceId,omitempty"`
+	Cookies      cookies.Jar `json:"cookies"`
+	Result       string      `json:"result"`
+	Reason       string      `json:"reason"`
+	Currency     string      `json:"currency"`
 	// StartedAt is when the call was created; AnsweredAt when it was first
 	// answered (zero if never); EndedAt when it ended (zero while ongoing).
 	StartedAt  time.Time `json:"startedAt"`

@@ -70,6 +70,12 @@ type Cluster struct {
 	// the call; past it the API answers 504. Default 2s; between 100ms and
 	// 30s.
 	ForwardTimeout Duration `yaml:"forward_timeout"`
+	// Secret signs the internal SIP legs that bridge a conference
+	// participant to the node hosting its room; a node accepts such a leg
+	// only with a valid signature. Empty (the default): the first node of
+	// the region generates a random secret and keeps it in Redis, where
+	// every node reads it. Set it to rotate it or to keep it out of Redis.
+	Secret Secret `yaml:"secret"`
 }
 
 // Events tunes the delivery of DiCE and Notify events, which are queued
