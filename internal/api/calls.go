@@ -152,7 +152,7 @@ func (s *Server) callout(c echo.Context) error {
 	case "customcallout":
 		o, err = s.customCallout(o, req.CustomCallout)
 	case "conferencecallout":
-		return errorf(http.StatusNotImplemented, "conferenceCallout: not implemented on this node yet (conferences land in a later release)")
+		o, err = s.conferenceCallout(o, req.ConferenceCallout)
 	case "":
 		return errorf(http.StatusBadRequest, "method: required (ttsCallout, customCallout or conferenceCallout)")
 	default:

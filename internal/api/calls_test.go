@@ -131,7 +131,7 @@ func TestCalloutBadInput(t *testing.T) {
 	}
 	require.Empty(t, fc.callouts, "nothing is started for a bad request")
 	requireError(t, f.do("POST", "/calling/v1/callouts", `{"method":"conferenceCallout","conferenceCallout":{}}`, keyA, secretA),
-		http.StatusNotImplemented, "conferenceCallout")
+		http.StatusBadRequest, "conferenceCallout.destination: required")
 	fc.err = call.ErrDraining
 	requireError(t, f.do("POST", "/calling/v1/callouts", `{"method":"ttsCallout","ttsCallout":{"destination":{"type":"number","endpoint":"+14045005000"},"text":"hi"}}`, keyA, secretA),
 		http.StatusServiceUnavailable, "draining")

@@ -39,6 +39,9 @@ type Options struct {
 	// Recordings serves file:// call recordings (GET, HEAD and DELETE
 	// /calling/v1/recordings/:name). Nil answers those routes with 501.
 	Recordings RecordingFiles
+	// Conferences serves the conference routes of reference §2.6. Nil
+	// answers them with 501.
+	Conferences Conferences
 }
 
 // Server is the REST API. It is an http.Handler.
@@ -53,6 +56,7 @@ type Server struct {
 	calls       Calls
 	maxTTSChars int
 	recordings  RecordingFiles
+	conferences Conferences
 }
 
 // New builds the API server and mounts every route of the reference's §10.
@@ -69,6 +73,7 @@ func New(o Options) (*Server, error) {
 		calls:       o.Calls,
 		maxTTSChars: o.MaxTTSChars,
 		recordings:  o.Recordings,
+		conferences: o.Conferences,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -125,11 +130,9 @@ func (s *Server) routes() {
 		g.PATCH("/calling/v1/calls/id/:callId", notImplemented("call updates"))
 		g.PATCH("/calling/v1/calls/id/:callId/leg/:callLeg", notImplemented("call leg management"))
 	}
-	// Conferences land with their own issue.
-	g.GET("/calling/v1/conferences/id/:conferenceId", notImplemented("conference information"))
-	g.DELETE("/calling/v1/conferences/id/:conferenceId", notImplemented("conference kick-all"))
-	g.PATCH("/calling/v1/conferences/id/:conferenceId/:callId", notImplemented("conference participant management"))
-	g.DELETE("/calling/v1/conferences/id/:conferenceId/:callId", notImplemented("conference participant kick"))
+	// Conferences (reference §2.6, conferences.go): live when the node has
+	// a conference service.
+	s.conferenceRoutes(g)
 
 	// Application-management host (reference §2.7).
 	g.GET("/v1/configuration/numbers", s.listNumbers)

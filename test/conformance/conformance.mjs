@@ -3,7 +3,10 @@
 // sinch.voice.applications and the authentication edge cases, places real
 // calls with sinch.voice.callouts (tts and custom) to the node's PSTN gateway
 // (a sipp that answers and echoes RTP), controls them with sinch.voice.calls
-// (get, update, manageWithCallLeg), and runs the application's callback
+// (get, update, manageWithCallLeg), puts two calls into a conference room
+// with sinch.voice.conferences.call and sinch.voice.callouts.conference and
+// manages the room with sinch.voice.conferences (get, manageParticipant,
+// kickParticipant, kickAll), and runs the application's callback
 // server: every callback must pass the SDK's validateAuthenticationHeader and
 // parseEvent, and is answered with SVAML built by the SDK's builders and
 // helpers (Voice.IceSvamletBuilder, Voice.AceSvamletBuilder,
@@ -1065,14 +1068,233 @@ async function main() {
   await check('calls.get of an unknown call gets 404 with a VoiceError body', async () => {
     await expectSdkError(404, () => app.calls.get({ callId: 'c0ffee00-0000-4000-8000-000000000000' }));
   });
-  await check('callouts.conference answers 501 until conferences land', async () => {
-    await expectSdkError(501, () => app.callouts.conference({
+
+  // --- conferences -------------------------------------------------------------
+  // Two conference callouts put two gateway calls into one room of the app:
+  // A with conferences.call (greeting, mohClass, conferenceDtmfOptions,
+  // DiCE only), B with callouts.conference (enableAce: its ACE reply,
+  // continue, sends it on to the greeting and the room). The room is then
+  // read and managed with sinch.voice.conferences; kickParticipant ends A,
+  // kickAll ends B.
+  const room = { id: 'conformance-room-1', callbacksFrom: callbacks.length };
+  const confA = { custom: 'conformance-conf-a', to: { type: 'number', endpoint: '+12015550177' } };
+  const confB = { custom: 'conformance-conf-b', to: { type: 'number', endpoint: '+12015550188' } };
+  const noSuchCall = 'c0ffee00-0000-4000-8000-00000000c0f0';
+  scenarios.set(confB.custom, {
+    ace: () => new Voice.AceSvamletBuilder()
+      .setAction(Voice.aceActionHelper.continue())
+      .build(),
+  });
+
+  // participants reads the room; it fails on an SDK error.
+  const participants = async (client = app) => {
+    const res = await client.conferences.get({ conferenceId: room.id });
+    assert.deepEqual(Object.keys(res), ['participants'], `conferences.get keys: ${JSON.stringify(res)}`);
+    assert.ok(Array.isArray(res.participants), `participants is not an array: ${JSON.stringify(res)}`);
+    return res.participants;
+  };
+  // waitParticipants polls the room until pred accepts its participants.
+  // A 404 counts as no participants: the room exists from the first join,
+  // which follows the callee's answer and greeting.
+  const waitParticipants = (pred, ms, what) => poll(async () => {
+    let ps;
+    try {
+      ps = await participants();
+    } catch (err) {
+      if (!(err instanceof RequestFailedError) || err.statusCode !== 404) throw err;
+      return { done: pred([]), value: 'HTTP 404' };
+    }
+    return { done: pred(ps), value: ps };
+  }, ms, what, 100);
+  const ids = (ps) => ps.map((p) => p.id).sort();
+  const find = (ps, callId) => ps.find((p) => p.id === callId);
+
+  await check('conferences.get of an unknown room gets 404 with a VoiceError body', async () => {
+    await expectSdkError(404, () => app.conferences.get({ conferenceId: 'conformance-no-such-room' }));
+  });
+  await check('conferences.kickAll and kickParticipant of an unknown room get 404 with a VoiceError body', async () => {
+    await expectSdkError(404, () => app.conferences.kickAll({ conferenceId: 'conformance-no-such-room' }));
+    await expectSdkError(404, () => app.conferences.kickParticipant({ conferenceId: 'conformance-no-such-room', callId: noSuchCall }));
+  });
+  await check('conferences.manageParticipant with an unknown command gets 400 with a VoiceError body', async () => {
+    const body = await expectSdkError(400, () => app.conferences.manageParticipant({
+      conferenceId: 'conformance-no-such-room',
+      callId: noSuchCall,
+      manageParticipantRequestBody: { command: 'deafen' },
+    }));
+    assert.match(body.message, /command/, `message does not name the field: ${JSON.stringify(body)}`);
+  });
+
+  await check('conferences.call (conferenceCallout with greeting, mohClass and conferenceDtmfOptions) is accepted: a callId, and calls.get reports ONGOING', async () => {
+    confA.t0 = Date.now();
+    const res = await app.conferences.call({
       conferenceCalloutRequestBody: {
         method: 'conferenceCallout',
-        conferenceCallout: { destination: { type: 'number', endpoint: '+12015550100' }, conferenceId: 'room1' },
+        conferenceCallout: {
+          cli,
+          destination: confA.to,
+          conferenceId: room.id,
+          locale: 'en-US',
+          greeting: 'Welcome to the conformance conference.',
+          mohClass: 'music1',
+          conferenceDtmfOptions: { mode: 'ignore', maxDigits: 1, timeoutMills: 3000 },
+          enableDice: true,
+          custom: confA.custom,
+        },
       },
+    });
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    confA.callId = res.callId;
+    const info = await app.calls.get({ callId: res.callId });
+    assert.equal(info.callId, res.callId);
+    assert.equal(info.status, 'ONGOING', `status right after the callout: ${JSON.stringify(info)}`);
+    assert.deepEqual(info.to, confA.to, `to: ${JSON.stringify(info)}`);
+    assert.equal(info.custom, confA.custom, `custom: ${JSON.stringify(info)}`);
+  });
+  await check('callouts.conference with enableAce: a signed ACE reaches the callback URL; its reply (Voice.AceSvamletBuilder, continue) is accepted', async () => {
+    confB.t0 = Date.now();
+    const res = await app.callouts.conference({
+      conferenceCalloutRequestBody: {
+        method: 'conferenceCallout',
+        conferenceCallout: {
+          cli,
+          destination: confB.to,
+          conferenceId: room.id,
+          greeting: 'Hello.',
+          maxDuration: 120,
+          enableAce: true,
+          enableDice: true,
+          custom: confB.custom,
+        },
+      },
+    });
+    assert.match(res.callId, UUID, `callId: ${JSON.stringify(res)}`);
+    confB.callId = res.callId;
+    const r = await waitEvent(confB.custom, 'ace', 10000);
+    assertSigned(r);
+    assert.equal(r.path, callbackPath, 'ACE path');
+    assert.equal(r.event.callid, confB.callId, `callid: ${r.body}`);
+  });
+  await check('conferences.get lists both participants with exactly cli, id, duration, muted and onhold', async () => {
+    assert.ok(confA.callId && confB.callId, 'no calls');
+    const want = [confA.callId, confB.callId].sort();
+    const ps = await waitParticipants((p) => JSON.stringify(ids(p)) === JSON.stringify(want), 20000, 'both participants in the room');
+    for (const [c, p] of [[confA, find(ps, confA.callId)], [confB, find(ps, confB.callId)]]) {
+      assert.deepEqual(Object.keys(p).sort(), ['cli', 'duration', 'id', 'muted', 'onhold'], `participant keys: ${JSON.stringify(p)}`);
+      assert.equal(p.cli, c.to.endpoint, `cli of a callout's participant is its callee: ${JSON.stringify(p)}`);
+      assert.ok(Number.isInteger(p.duration) && p.duration >= 0, `duration: ${JSON.stringify(p)}`);
+      assert.ok(p.duration <= Math.ceil((Date.now() - c.t0) / 1000) + 1, `duration ${p.duration} s is longer than the call: ${JSON.stringify(p)}`);
+      assert.equal(p.muted, false, `muted: ${JSON.stringify(p)}`);
+      assert.equal(p.onhold, false, `onhold: ${JSON.stringify(p)}`);
+    }
+  });
+  await check("another application does not see the room: conferences.get gets 404", async () => {
+    await expectSdkError(404, () => other.conferences.get({ conferenceId: room.id }));
+  });
+
+  // manage runs one manageParticipant on A, which must answer 204, and
+  // waits until conferences.get shows want.
+  const manage = async (body, want) => {
+    assert.ok(confA.callId, 'no call');
+    await expectNoContent('ManageConferenceParticipant', () => app.conferences.manageParticipant({
+      conferenceId: room.id,
+      callId: confA.callId,
+      manageParticipantRequestBody: body,
+    }));
+    await waitParticipants((ps) => {
+      const p = find(ps, confA.callId);
+      return p !== undefined && p.muted === want.muted && p.onhold === want.onhold;
+    }, 5000, `participant A with ${JSON.stringify(want)}`);
+  };
+  await check('conferences.manageParticipant mute answers 204 and conferences.get shows muted', async () => {
+    await manage({ command: 'mute' }, { muted: true, onhold: false });
+  });
+  await check('conferences.manageParticipant unmute answers 204 and conferences.get shows it unmuted', async () => {
+    await manage({ command: 'unmute' }, { muted: false, onhold: false });
+  });
+  await check('conferences.manageParticipant onhold with moh music2 answers 204 and conferences.get shows onhold', async () => {
+    await manage({ command: 'onhold', moh: 'music2' }, { muted: false, onhold: true });
+  });
+  await check('conferences.manageParticipant resume answers 204 and conferences.get shows it back', async () => {
+    await manage({ command: 'resume' }, { muted: false, onhold: false });
+    const p = find(await participants(), confB.callId);
+    assert.ok(p && !p.muted && !p.onhold, `B was changed by commands for A: ${JSON.stringify(p)}`);
+  });
+  await check('conferences.manageParticipant of a call that is not in the room gets 404', async () => {
+    await expectSdkError(404, () => app.conferences.manageParticipant({
+      conferenceId: room.id,
+      callId: noSuchCall,
+      manageParticipantRequestBody: { command: 'mute' },
     }));
   });
+
+  await check("conferences.kickParticipant answers 204: the participant's call ends (signed DiCE ANSWERED/MANAGERHANGUP) and it leaves the room", async () => {
+    assert.ok(confA.callId, 'no call');
+    await expectNoContent('KickConferenceParticipant', () => app.conferences.kickParticipant({
+      conferenceId: room.id, callId: confA.callId,
+    }));
+    const d = await waitEvent(confA.custom, 'dice', 10000);
+    assertSigned(d);
+    assert.equal(d.path, callbackPath, 'DiCE path');
+    assert.equal(d.event.callid, confA.callId, `callid: ${d.body}`);
+    assert.equal(d.event.result, 'ANSWERED', `result: ${d.body}`);
+    assert.equal(d.event.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    await waitParticipants((ps) => JSON.stringify(ids(ps)) === JSON.stringify([confB.callId]), 5000, 'only B in the room');
+    const info = await waitCall(confA.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+    assertFinal(info, confA.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 0, after: confA.t0, to: confA.to, custom: confA.custom });
+  });
+  await check('conferences.kickParticipant of the kicked call gets 404', async () => {
+    assert.ok(confA.callId, 'no call');
+    await expectSdkError(404, () => app.conferences.kickParticipant({ conferenceId: room.id, callId: confA.callId }));
+  });
+  await check('conferences.kickAll answers 204: the last call ends (signed DiCE ANSWERED/MANAGERHANGUP) and the room is gone', async () => {
+    assert.ok(confB.callId, 'no call');
+    await expectNoContent('KickConferenceAll', () => app.conferences.kickAll({ conferenceId: room.id }));
+    const d = await waitEvent(confB.custom, 'dice', 10000);
+    assertSigned(d);
+    assert.equal(d.event.callid, confB.callId, `callid: ${d.body}`);
+    assert.equal(d.event.result, 'ANSWERED', `result: ${d.body}`);
+    assert.equal(d.event.reason, 'MANAGERHANGUP', `reason: ${d.body}`);
+    const info = await waitCall(confB.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+    assertFinal(info, confB.callId, { result: 'ANSWERED', reason: 'MANAGERHANGUP', minDuration: 0, after: confB.t0, to: confB.to, custom: confB.custom });
+    // The room closes with its last participant (reference: rooms exist
+    // while they have participants): 404, as an unknown room.
+    await poll(async () => {
+      try {
+        const ps = await participants();
+        return { done: false, value: ps };
+      } catch (err) {
+        if (err instanceof RequestFailedError && err.statusCode === 404) return { done: true, value: err.statusCode };
+        throw err;
+      }
+    }, 5000, 'conferences.get of the emptied room answering 404', 100);
+  });
+  await check('conference callbacks: every one signed and on the callback URL (A: DiCE; B: ACE, DiCE), and no other came', async () => {
+    const got = callbacks.slice(room.callbacksFrom);
+    for (const r of got) assertSigned(r);
+    const summary = got.map((r) => `${r.event.custom}:${r.event.event}:${r.path}`).sort();
+    const want = [
+      `${confA.custom}:dice:${callbackPath}`,
+      `${confB.custom}:ace:${callbackPath}`, `${confB.custom}:dice:${callbackPath}`,
+    ].sort();
+    assert.deepEqual(summary, want, `callbacks: ${summarize()}`);
+  });
+
+  // Whatever failed above, no conference call may stay up: the gateway
+  // requires that the node hung up every call.
+  for (const c of [confA, confB]) {
+    if (!c.callId) continue;
+    try {
+      const info = await app.calls.get({ callId: c.callId });
+      if (info.status !== 'FINAL') {
+        console.log(`# hanging up the conference call ${c.callId} left up by a failed check`);
+        await app.calls.update({ callId: c.callId, updateCallRequestBody: { action: Voice.svamlActionHelper.buildHangup() } });
+        await waitCall(c.callId, (i) => i.status === 'FINAL', 5000, 'status FINAL');
+      }
+    } catch (err) {
+      console.log(`# cleaning up the conference call ${c.callId}: ${describe(err)}`);
+    }
+  }
 }
 
 try {

@@ -32,8 +32,10 @@ import (
 	"github.com/callcore/callcore/internal/testutil/redisserver"
 )
 
-// nodeTimeout bounds one run of conformance.mjs.
-const nodeTimeout = 60 * time.Second
+// nodeTimeout bounds one run of conformance.mjs, which takes 30-45 s on
+// a 2-core machine (the conference checks included): generous, for a
+// loaded one.
+const nodeTimeout = 120 * time.Second
 
 // testApp is one application configured on the node under test.
 type testApp struct {
