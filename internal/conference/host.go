@@ -176,11 +176,7 @@ func (hr *hostRoom) close(why string) {
 // participants' nodes can host it at once.
 func (s *Service) dropHosted(ctx context.Context, hr *hostRoom, why string) {
 	hr.close(why)
-	if r, ok := s.o.Rooms.(interface {
-		Release(ctx context.Context, app, id, node string) error
-	}); !ok {
-		return
-	} else if err := r.Release(ctx, hr.key.App, hr.key.ID, s.o.Node); err != nil {
+	if err := s.o.Rooms.Release(ctx, hr.key.App, hr.key.ID, s.o.Node); err != nil {
 		s.log.Debug("conference: releasing the host lease failed", "conference_id", hr.key.ID, "err", err)
 	}
 }
