@@ -199,23 +199,6 @@ func TestCallerHangsUpDuringICE(t *testing.T) {
 	assert.Equal(t, 0, caller.ActiveCalls())
 }
 
-// connectConf is not supported yet: the call ends INVALIDSVAMLACTION, never
-// a silent success.
-func TestConnectConfNotSupportedYet(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	b := newBackend(t)
-	b.on("ice", `{"action":{"name":"connectConf","conferenceId":"room-1"}}`)
-	n := node(t, b, "")
-	caller := phone.New(t, phone.Options{User: "alice"})
-	dial := dialDID(ctx, caller, n, phone.DialOptions{FromUser: callerNumber})
-	assert.Equal(t, 480, refused(ctx, t, dial))
-	dice := b.want(ctx, "dice")
-	assert.Equal(t, "INVALIDSVAMLACTION", dice["reason"])
-	waitMetric(ctx, t, n, `callcore_calls_svaml_errors_total{source="unsupported_action"}`, 1)
-}
-
 // A caller that hangs up the moment it is answered: its BYE can overtake
 // its ACK at the node, which must still call it a hangup, not a cancel.
 func TestCallerHangsUpRightAfterAnswer(t *testing.T) {
