@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -626,4 +627,60 @@ func TestConferenceDTMFModes(t *testing.T) {
 	}
 	waitRoomGone(ctx, t, detectRoom, a, nb)
 	waitRoomGone(ctx, t, fwdRoom, a, nb)
+}
+
+// The host freezes (SIGSTOP) for longer than its lease and then runs on:
+// the room moves to a survivor while it is frozen, and when it wakes up it
+// neither takes the room back nor disturbs the participants who moved;
+// its own participant's call ends (it was taken over while the node was
+// silent).
+func TestConferenceHostStalled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const ttl = 2 * time.Second
+	redis := redisserver.Start(t)
+	r := newConfRouter(t)
+	b := newBackend(t, r.ice)
+	a := startNode(t, nodeOptions{ID: "node-a", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
+	nb := startNode(t, nodeOptions{ID: "node-b", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
+	nc := startNode(t, nodeOptions{ID: "node-c", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
+
+	const room = "room-stalled"
+	ice := connectConfICE(room, "")
+	p1 := phone.New(t, phone.Options{User: "+46701000021"})
+	p2 := phone.New(t, phone.Options{User: "+46701000022"})
+	p3 := phone.New(t, phone.Options{User: "+46701000023"})
+	for _, p := range []*phone.Phone{p1, p2, p3} {
+		r.route(p, ice)
+	}
+	c1, id1 := dialConf(ctx, t, b, p1, a)
+	playTone(ctx, c1, 440)
+	waitParticipants(ctx, t, a, room, id1)
+	c2, id2 := dialConf(ctx, t, b, p2, nb)
+	playTone(ctx, c2, 700)
+	c3, id3 := dialConf(ctx, t, b, p3, nc)
+	playTone(ctx, c3, 1100)
+	waitParticipants(ctx, t, nc, room, id1, id2, id3)
+	expectHeard(t, "all three in the room", 20*time.Second, time.Second, 0,
+		listener{"phone 2", c2, tones([]float64{440, 1100}, 700)},
+		listener{"phone 3", c3, tones([]float64{440, 700}, 1100)})
+
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGSTOP))
+	expectHeard(t, "phones 2 and 3 while the host is frozen", 20*time.Second, 500*time.Millisecond, time.Second,
+		listener{"phone 2", c2, tones([]float64{1100}, 700)},
+		listener{"phone 3", c3, tones([]float64{700}, 1100)})
+	time.Sleep(ttl)
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	assert.Equal(t, "GENERALERROR", waitDiCE(ctx, t, b, id1).Body["reason"], "phone 1's call was taken over")
+
+	// A is awake: for the next seconds phones 2 and 3 keep hearing each
+	// other, window after window.
+	for i := range 6 {
+		expectHeard(t, fmt.Sprintf("phones 2 and 3 after the host woke up (window %d)", i), 5*time.Second, 500*time.Millisecond, 0,
+			listener{"phone 2", c2, tones([]float64{1100}, 700)},
+			listener{"phone 3", c3, tones([]float64{700}, 1100)})
+	}
+	waitParticipants(ctx, t, nb, room, id2, id3)
+	assert.Zero(t, a.metric(ctx, "callcore_conference_rooms"), "the woken node hosts nothing")
+	assert.Equal(t, 1.0, nb.metric(ctx, "callcore_conference_rooms")+nc.metric(ctx, "callcore_conference_rooms"))
 }
