@@ -30,10 +30,10 @@ type Bridge struct {
 	done     chan struct{}
 }
 
-// Bridge connects a and b. Each session can be in one bridge at a time;
-// Bridge fails with ErrBridged otherwise, and with ErrClosed for a closed
-// session. (A method on Engine because the package's Bridge type takes the
-// name.)
+// Bridge connects a and b. Each session can be in one bridge at a time
+// and not in a Mixer; Bridge fails with ErrBridged otherwise, and with
+// ErrClosed for a closed session. (A method on Engine because the
+// package's Bridge type takes the name.)
 func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	if a == nil || b == nil || a == b {
 		return nil, fmt.Errorf("%w: a bridge needs two different sessions", ErrBridged)
@@ -51,6 +51,11 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	if !b.bridge.CompareAndSwap(nil, br) {
 		a.bridge.CompareAndSwap(br, nil)
 		return nil, fmt.Errorf("%w: second session", ErrBridged)
+	}
+	if a.mixer.Load() != nil || b.mixer.Load() != nil { // Mixer.Add sets mixer, then checks bridge
+		a.bridge.CompareAndSwap(br, nil)
+		b.bridge.CompareAndSwap(br, nil)
+		return nil, fmt.Errorf("%w: a session is in a conference mixer", ErrBridged)
 	}
 	if br.jitter {
 		for _, s := range []*Session{a, b} {

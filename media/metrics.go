@@ -29,6 +29,21 @@ type Metrics struct {
 	rtcpReceived  prometheus.Counter
 	dtmfDigits    [3]prometheus.Counter // by dtmfSources
 	sendLateness  prometheus.Histogram
+
+	// Conference mixers (mixer.go), over all the engine's mixers; no
+	// per-room labels.
+	mixerTick    prometheus.Histogram
+	mixerLate    prometheus.Counter
+	mixers       prometheus.Gauge
+	mixerMembers prometheus.Gauge
+	talkers      prometheus.Gauge
+}
+
+// mixerTickBuckets are the buckets of conference_mixer_tick_seconds: fine
+// from 10 µs to the 20 ms budget of a tick, and a few beyond it.
+var mixerTickBuckets = []float64{
+	.00001, .00002, .00005, .0001, .0002, .0003, .0005, .00075,
+	.001, .0015, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1,
 }
 
 // dtmfSources are the values of the source label of dtmf_digits_total.
@@ -128,6 +143,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: "callcore", Subsystem: "media", Name: "send_lateness_seconds",
 		Help:    "How late each paced audio packet (Play, in-band DTMF, jitter-buffered bridge) left after its 20 ms slot.",
 		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05},
+	})
+	m.mixerTick = f.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "callcore", Subsystem: "conference", Name: "mixer_tick_seconds",
+		Help:    "Work time of one 20 ms conference mixer tick (pop, mix, send to every member, taps).",
+		Buckets: mixerTickBuckets,
+	})
+	m.mixerLate = f.NewCounter(prometheus.CounterOpts{
+		Namespace: "callcore", Subsystem: "conference", Name: "mixer_late_ticks_total",
+		Help: "Conference mixer ticks that started more than 20 ms after their slot, ended after the next slot, or were skipped by a resynchronisation.",
+	})
+	m.mixers = f.NewGauge(prometheus.GaugeOpts{
+		Namespace: "callcore", Subsystem: "conference", Name: "mixers",
+		Help: "Conference mixers created and not yet closed.",
+	})
+	m.mixerMembers = f.NewGauge(prometheus.GaugeOpts{
+		Namespace: "callcore", Subsystem: "conference", Name: "mixer_members",
+		Help: "Sessions in a conference mixer, over all mixers.",
+	})
+	m.talkers = f.NewGauge(prometheus.GaugeOpts{
+		Namespace: "callcore", Subsystem: "conference", Name: "talkers",
+		Help: "Conference members currently talking (heard by the room, received audio above -45 dBFS), over all mixers.",
 	})
 	return m
 }

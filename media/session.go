@@ -33,10 +33,10 @@ const rtpBufSize = 2048
 //
 // Outgoing audio: at most one Play or SendDTMF runs at a time. A new one
 // preempts the running one, which returns ErrPreempted within one frame.
-// When nothing plays and no bridge relays, nothing is sent (no comfort
-// noise). While the session is on hold (the peer's SDP makes us sendonly,
-// recvonly or inactive, or gives 0.0.0.0) Play keeps its 20 ms pace but the
-// frames are not sent.
+// When nothing plays and no bridge or mixer relays, nothing is sent (no
+// comfort noise). While the session is on hold (the peer's SDP makes us
+// sendonly, recvonly or inactive, or gives 0.0.0.0) Play keeps its 20 ms
+// pace but the frames are not sent.
 //
 // All methods are safe for concurrent use.
 type Session struct {
@@ -89,6 +89,10 @@ type Session struct {
 	tapSeq       uint64
 	jbOn         atomic.Bool // the read goroutine feeds clk.jb
 	jbMu         sync.Mutex  // guards clk.jb
+
+	// mixer is the session's membership of a conference Mixer (mixer.go),
+	// nil when it is in none; set and cleared under tapMu.
+	mixer atomic.Pointer[Member]
 
 	// rxTap, when set (tests only), sees every accepted audio and event
 	// packet in the read goroutine.

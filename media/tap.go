@@ -45,6 +45,7 @@ type mediaClock struct {
 	jb     *JitterBuffer // guarded by Session.jbMu
 	rx, tx [FrameSamples]int16
 	timer  *time.Timer
+	done   chan struct{} // closed when the current clock goroutine ends
 }
 
 // Tap calls fn every 20 ms with 160 samples (8 kHz, 16-bit mono) of audio
@@ -56,11 +57,14 @@ type mediaClock struct {
 // previous frame at half level, then a quarter, then silence). tx is what
 // Play, in-band SendDTMF and a bridge's relay actually sent, decoded
 // (telephone-event packets are not audio; nothing is sent on hold). When
-// the session is bridged, tx is the other leg's voice. Several taps may be
+// the session is bridged, tx is the other leg's voice; in a Mixer, it is
+// what the mixer sent (the room without the session's own voice), and the
+// mixer's clock calls fn instead of the session's. Several taps may be
 // installed; they are called in the order they were installed.
 //
-// fn runs on one media goroutine per session, must not block and must not
-// keep the slices. remove is idempotent and may be called from fn (so may
+// fn runs on one media goroutine per session (in a Mixer, the room's: a
+// slow fn delays every member), must not block and must not keep the
+// slices. remove is idempotent and may be called from fn (so may
 // Close: neither waits for the media goroutine). Once remove or Close has
 // returned, fn is not called again, except that a call already in progress
 // on the media goroutine when remove or Close ran on another goroutine
@@ -100,8 +104,10 @@ func (s *Session) Tap(fn func(rx, tx []int16)) (remove func()) {
 }
 
 // needClockLocked reports whether the clock must run. s.tapMu is held.
+// It never must while the session is in a Mixer: the mixer's clock pops
+// the jitter buffer and calls the taps then.
 func (s *Session) needClockLocked() bool {
-	if s.isClosed() {
+	if s.isClosed() || s.mixer.Load() != nil {
 		return false
 	}
 	if l := s.taps.Load(); l != nil && len(*l) > 0 {
@@ -111,17 +117,24 @@ func (s *Session) needClockLocked() bool {
 	return br != nil && br.jitter
 }
 
-// startClockLocked starts the clock goroutine unless it runs. s.tapMu is
-// held.
-func (s *Session) startClockLocked() {
-	if s.clockRunning || s.isClosed() {
-		return
-	}
-	s.clockRunning = true
+// mediaClockLocked returns the session's clock state, creating it on first
+// use. s.tapMu is held.
+func (s *Session) mediaClockLocked() *mediaClock {
 	if s.clk == nil {
 		s.clk = &mediaClock{jb: NewJitterBuffer(s.e.opts.JitterBuffer), timer: time.NewTimer(time.Hour)}
 		s.clk.timer.Stop()
 	}
+	return s.clk
+}
+
+// startClockLocked starts the clock goroutine unless it runs or the
+// session is in a Mixer. s.tapMu is held.
+func (s *Session) startClockLocked() {
+	if s.clockRunning || s.isClosed() || s.mixer.Load() != nil {
+		return
+	}
+	s.clockRunning = true
+	s.mediaClockLocked().done = make(chan struct{})
 	start := s.now()
 	s.jbMu.Lock()
 	s.clk.jb.Reset()
@@ -133,11 +146,12 @@ func (s *Session) startClockLocked() {
 	s.tx.capture.reset(toSamples(start) - 2*FrameSamples)
 	s.txMu.Unlock()
 	s.jbOn.Store(true)
-	go s.clockLoop(start)
+	go s.clockLoop(start, s.clk.done)
 }
 
-// clockLoop is the media clock goroutine.
-func (s *Session) clockLoop(start time.Duration) {
+// clockLoop is the media clock goroutine. It closes done when it ends.
+func (s *Session) clockLoop(start time.Duration, done chan struct{}) {
+	defer close(done)
 	c := s.clk
 	next := start + FrameDuration
 	for {
@@ -152,10 +166,12 @@ func (s *Session) clockLoop(start time.Duration) {
 		s.tapMu.Lock()
 		if !s.needClockLocked() {
 			s.clockRunning = false
-			s.jbOn.Store(false)
-			s.txMu.Lock()
-			s.tx.capture.active = false
-			s.txMu.Unlock()
+			if s.mixer.Load() == nil { // a mixer keeps feeding the jitter buffer and capture
+				s.jbOn.Store(false)
+				s.txMu.Lock()
+				s.tx.capture.active = false
+				s.txMu.Unlock()
+			}
 			s.tapMu.Unlock()
 			return
 		}
