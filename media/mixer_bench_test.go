@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -380,8 +381,23 @@ func (h histSnapshot) quantile(q float64) time.Duration {
 // BenchmarkMixerLoad runs the load scenarios once each (b.N is ignored: a
 // run takes about 7 s) and reports the tick figures and the CPU time per
 // participant. In each room two members talk.
+//
+// CALLCORE_MIXER_LOAD="1x400,300x5" runs other scenarios (rooms x members)
+// instead of the two targets of issue 6, to look for the limit.
 func BenchmarkMixerLoad(b *testing.B) {
-	for _, sc := range []struct{ rooms, members int }{{1, 200}, {100, 5}} {
+	type scenario struct{ rooms, members int }
+	scenarios := []scenario{{1, 200}, {100, 5}}
+	if env := os.Getenv("CALLCORE_MIXER_LOAD"); env != "" {
+		scenarios = nil
+		for _, f := range strings.Split(env, ",") {
+			var sc scenario
+			if _, err := fmt.Sscanf(strings.TrimSpace(f), "%dx%d", &sc.rooms, &sc.members); err != nil || sc.rooms < 1 || sc.members < 1 {
+				b.Fatalf("CALLCORE_MIXER_LOAD: %q is not ROOMSxMEMBERS", f)
+			}
+			scenarios = append(scenarios, sc)
+		}
+	}
+	for _, sc := range scenarios {
 		b.Run(fmt.Sprintf("rooms=%d,members=%d", sc.rooms, sc.members), func(b *testing.B) {
 			e, reg := wideEngine(b, sc.rooms*sc.members, true)
 			var res mixerLoadResult
