@@ -113,29 +113,66 @@ type destinationJSON struct {
 	Number   string `json:"number"` // old docs examples
 }
 
-type ttsCalloutJSON struct {
+// calloutBase holds the fields every callout method has.
+type calloutBase struct {
 	Destination *destinationJSON `json:"destination"`
 	CLI         string           `json:"cli"`
 	DTMF        string           `json:"dtmf"`
-	Domain      string           `json:"domain"`
 	Custom      string           `json:"custom"`
-	Locale      string           `json:"locale"`
-	Text        string           `json:"text"`
-	Prompts     string           `json:"prompts"`
-	EnableACE   bool             `json:"enableAce"`
-	EnableDiCE  bool             `json:"enableDice"`
-	EnablePIE   bool             `json:"enablePie"`
+}
+
+// decodeMethod decodes the object of a callout method p (required).
+func decodeMethod(p string, raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return errorf(http.StatusBadRequest, "%s: required for method %s", p, p)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return errorf(http.StatusBadRequest, "%s: %v", p, err)
+	}
+	return nil
+}
+
+// apply validates the shared fields of method p into o.
+func (b calloutBase) apply(p string, o *call.Callout, destRequired bool) error {
+	var err error
+	if o.Destination, err = destination(p+".destination", b.Destination, destRequired); err != nil {
+		return err
+	}
+	if o.CLI, err = cli(p+".cli", b.CLI); err != nil {
+		return err
+	}
+	if o.DTMF, err = dtmf(p+".dtmf", b.DTMF); err != nil {
+		return err
+	}
+	o.Custom = b.Custom
+	return nil
+}
+
+// maxDuration validates a callout's maxDuration in seconds.
+func maxDuration(p string, n int) (time.Duration, error) {
+	if n < 0 || n > svaml.MaxDuration {
+		return 0, errorf(http.StatusBadRequest, "%s.maxDuration: must be 0..%d seconds", p, svaml.MaxDuration)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+type ttsCalloutJSON struct {
+	calloutBase
+	Domain     string `json:"domain"`
+	Locale     string `json:"locale"`
+	Text       string `json:"text"`
+	Prompts    string `json:"prompts"`
+	EnableACE  bool   `json:"enableAce"`
+	EnableDiCE bool   `json:"enableDice"`
+	EnablePIE  bool   `json:"enablePie"`
 }
 
 type customCalloutJSON struct {
-	Destination *destinationJSON `json:"destination"`
-	CLI         string           `json:"cli"`
-	DTMF        string           `json:"dtmf"`
-	Custom      string           `json:"custom"`
-	MaxDuration int              `json:"maxDuration"`
-	ICE         string           `json:"ice"`
-	ACE         string           `json:"ace"`
-	PIE         string           `json:"pie"`
+	calloutBase
+	MaxDuration int    `json:"maxDuration"`
+	ICE         string `json:"ice"`
+	ACE         string `json:"ace"`
+	PIE         string `json:"pie"`
 }
 
 // callout answers POST /calling/v1/callouts with {"callId": ...}.
@@ -171,29 +208,19 @@ func (s *Server) callout(c echo.Context) error {
 
 func (s *Server) ttsCallout(o call.Callout, raw json.RawMessage) (call.Callout, error) {
 	const p = "ttsCallout"
-	if len(raw) == 0 || string(raw) == "null" {
-		return o, errorf(http.StatusBadRequest, "%s: required for method ttsCallout", p)
-	}
 	var in ttsCalloutJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return o, errorf(http.StatusBadRequest, "%s: %v", p, err)
+	if err := decodeMethod(p, raw, &in); err != nil {
+		return o, err
 	}
 	o.Method = call.MethodTTS
-	dst, err := destination(p+".destination", in.Destination, true)
-	if err != nil {
+	if err := in.apply(p, &o, true); err != nil {
 		return o, err
 	}
-	o.Destination = dst
-	if o.CLI, err = cli(p+".cli", in.CLI); err != nil {
-		return o, err
-	}
-	if o.DTMF, err = dtmf(p+".dtmf", in.DTMF); err != nil {
-		return o, err
-	}
+	var err error
 	if o.Domain, err = domain(p+".domain", in.Domain); err != nil {
 		return o, err
 	}
-	o.Custom, o.Locale = in.Custom, in.Locale
+	o.Locale = in.Locale
 	o.EnableACE, o.EnableDiCE, o.EnablePIE = in.EnableACE, in.EnableDiCE, in.EnablePIE
 	maxTTS := s.maxTTS()
 	if n := len([]rune(in.Text)); n > maxTTS {
@@ -220,29 +247,18 @@ func (s *Server) ttsCallout(o call.Callout, raw json.RawMessage) (call.Callout, 
 
 func (s *Server) customCallout(o call.Callout, raw json.RawMessage) (call.Callout, error) {
 	const p = "customCallout"
-	if len(raw) == 0 || string(raw) == "null" {
-		return o, errorf(http.StatusBadRequest, "%s: required for method customCallout", p)
-	}
 	var in customCalloutJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return o, errorf(http.StatusBadRequest, "%s: %v", p, err)
+	if err := decodeMethod(p, raw, &in); err != nil {
+		return o, err
 	}
 	o.Method = call.MethodCustom
+	if err := in.apply(p, &o, false); err != nil {
+		return o, err
+	}
 	var err error
-	if o.Destination, err = destination(p+".destination", in.Destination, false); err != nil {
+	if o.MaxDuration, err = maxDuration(p, in.MaxDuration); err != nil {
 		return o, err
 	}
-	if o.CLI, err = cli(p+".cli", in.CLI); err != nil {
-		return o, err
-	}
-	if o.DTMF, err = dtmf(p+".dtmf", in.DTMF); err != nil {
-		return o, err
-	}
-	if in.MaxDuration < 0 || in.MaxDuration > svaml.MaxDuration {
-		return o, errorf(http.StatusBadRequest, "%s.maxDuration: must be 0..%d seconds", p, svaml.MaxDuration)
-	}
-	o.MaxDuration = time.Duration(in.MaxDuration) * time.Second
-	o.Custom = in.Custom
 	if o.ICE, err = s.script(p+".ice", in.ICE, svaml.ContextICE); err != nil {
 		return o, err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -140,11 +139,7 @@ func (s *Server) kickAll(c echo.Context) error {
 // manageParticipant answers PATCH .../{conferenceId}/{callId} with
 // {"command": "mute"|"unmute"|"onhold"|"resume", "moh": ...}: 204.
 func (s *Server) manageParticipant(c echo.Context) error {
-	id, err := conferenceIDParam(c)
-	if err != nil {
-		return err
-	}
-	callID, err := callIDParam(c)
+	id, callID, err := participantParams(c)
 	if err != nil {
 		return err
 	}
@@ -163,13 +158,21 @@ func (s *Server) manageParticipant(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// participantParams returns the conferenceId and callId of a participant
+// route.
+func participantParams(c echo.Context) (id, callID string, err error) {
+	if id, err = conferenceIDParam(c); err != nil {
+		return "", "", err
+	}
+	if callID, err = callIDParam(c); err != nil {
+		return "", "", err
+	}
+	return id, callID, nil
+}
+
 // kickParticipant answers DELETE .../{conferenceId}/{callId}: 204.
 func (s *Server) kickParticipant(c echo.Context) error {
-	id, err := conferenceIDParam(c)
-	if err != nil {
-		return err
-	}
-	callID, err := callIDParam(c)
+	id, callID, err := participantParams(c)
 	if err != nil {
 		return err
 	}
@@ -263,17 +266,14 @@ func callIDParam(c echo.Context) (string, error) {
 // (and reads the docs' misspelling "timoutMills"). Unknown fields, such as
 // Python v1's stray "conference", are ignored.
 type conferenceCalloutJSON struct {
-	Destination *destinationJSON `json:"destination"`
-	CLI         string           `json:"cli"`
-	DTMF        string           `json:"dtmf"`
-	Domain      string           `json:"domain"`
-	Custom      string           `json:"custom"`
-	Locale      string           `json:"locale"`
-	Greeting    string           `json:"greeting"`
-	MaxDuration int              `json:"maxDuration"`
-	EnableACE   bool             `json:"enableAce"`
-	EnableDiCE  bool             `json:"enableDice"`
-	EnablePIE   bool             `json:"enablePie"`
+	calloutBase
+	Domain      string `json:"domain"`
+	Locale      string `json:"locale"`
+	Greeting    string `json:"greeting"`
+	MaxDuration int    `json:"maxDuration"`
+	EnableACE   bool   `json:"enableAce"`
+	EnableDiCE  bool   `json:"enableDice"`
+	EnablePIE   bool   `json:"enablePie"`
 
 	ConferenceID json.RawMessage `json:"conferenceId"`
 	DTMFOptions  json.RawMessage `json:"conferenceDtmfOptions"`
@@ -285,35 +285,25 @@ type conferenceCalloutJSON struct {
 // Locale) and joins the room Conference.
 func (s *Server) conferenceCallout(o call.Callout, raw json.RawMessage) (call.Callout, error) {
 	const p = "conferenceCallout"
-	if len(raw) == 0 || string(raw) == "null" {
-		return o, errorf(http.StatusBadRequest, "%s: required for method conferenceCallout", p)
-	}
 	var in conferenceCalloutJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return o, errorf(http.StatusBadRequest, "%s: %v", p, err)
+	if err := decodeMethod(p, raw, &in); err != nil {
+		return o, err
 	}
 	o.Method = call.MethodConf
+	if err := in.apply(p, &o, true); err != nil {
+		return o, err
+	}
 	var err error
-	if o.Destination, err = destination(p+".destination", in.Destination, true); err != nil {
-		return o, err
-	}
-	if o.CLI, err = cli(p+".cli", in.CLI); err != nil {
-		return o, err
-	}
-	if o.DTMF, err = dtmf(p+".dtmf", in.DTMF); err != nil {
-		return o, err
-	}
 	if o.Domain, err = domain(p+".domain", in.Domain); err != nil {
 		return o, err
 	}
-	if in.MaxDuration < 0 || in.MaxDuration > svaml.MaxDuration {
-		return o, errorf(http.StatusBadRequest, "%s.maxDuration: must be 0..%d seconds", p, svaml.MaxDuration)
+	if o.MaxDuration, err = maxDuration(p, in.MaxDuration); err != nil {
+		return o, err
 	}
-	o.MaxDuration = time.Duration(in.MaxDuration) * time.Second
 	if n, maxTTS := utf8.RuneCountInString(in.Greeting), s.maxTTS(); n > maxTTS {
 		return o, errorf(http.StatusBadRequest, "%s.greeting: %d characters, over the limit of %d", p, n, maxTTS)
 	}
-	o.Greeting, o.Locale, o.Custom = in.Greeting, in.Locale, in.Custom
+	o.Greeting, o.Locale = in.Greeting, in.Locale
 	o.EnableACE, o.EnableDiCE, o.EnablePIE = in.EnableACE, in.EnableDiCE, in.EnablePIE
 	if o.Conference, err = conferenceRoom(p, in.ConferenceID, in.DTMFOptions, in.MOHClass); err != nil {
 		return o, err

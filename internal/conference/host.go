@@ -110,14 +110,21 @@ func (hr *hostRoom) remove(hm *hostMember) {
 		hr.emptyAt = time.Now()
 	}
 	hr.mu.Unlock()
-	if hm.leg != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = hm.leg.Hangup(ctx)
-			_ = hm.sess.Close()
-		}()
+	hm.dropLeg()
+}
+
+// dropLeg hangs up a remote member's internal leg and closes its session,
+// in the background (a BYE may take seconds to an unresponsive node).
+func (hm *hostMember) dropLeg() {
+	if hm.leg == nil {
+		return
 	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hm.leg.Hangup(ctx)
+		_ = hm.sess.Close()
+	}()
 }
 
 // member returns the member of a call, or nil.
@@ -144,14 +151,7 @@ func (hr *hostRoom) close(why string) {
 	hr.mu.Unlock()
 	for _, hm := range ms {
 		hm.mb.Remove()
-		if hm.leg != nil {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = hm.leg.Hangup(ctx)
-				_ = hm.sess.Close()
-			}()
-		}
+		hm.dropLeg()
 		if hm.local != nil {
 			hm.local.mu.Lock()
 			if hm.local.member == hm {

@@ -432,37 +432,50 @@ func TestConferenceThreePhonesTwoNodes(t *testing.T) {
 // surviving nodes hear each other again within seconds through a new host;
 // the participant whose call ran on the dead node gets its DiCE from a
 // survivor and leaves the participant list; the room is still managed.
+// threeNodeRoom starts nodes A, B and C (heartbeat TTL ttl) and puts
+// phone i+1 (users[i]) into room on node A, B and C in turn — A, the first,
+// hosts the room — each playing its tone (440, 700, 1100 Hz), and waits
+// until every phone hears the two others.
+func threeNodeRoom(ctx context.Context, t *testing.T, room string, ttl time.Duration, users [3]string) (*backend, [3]*node, [3]*phone.Call, [3]string) {
+	t.Helper()
+	redis := redisserver.Start(t)
+	r := newConfRouter(t)
+	b := newBackend(t, r.ice)
+	var (
+		ns    [3]*node
+		calls [3]*phone.Call
+		ids   [3]string
+	)
+	for i, id := range []string{"node-a", "node-b", "node-c"} {
+		ns[i] = startNode(t, nodeOptions{ID: id, Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
+	}
+	ice := connectConfICE(room, "")
+	for i, freq := range []float64{440, 700, 1100} {
+		p := phone.New(t, phone.Options{User: users[i]})
+		r.route(p, ice)
+		calls[i], ids[i] = dialConf(ctx, t, b, p, ns[i])
+		playTone(ctx, calls[i], freq)
+		if i == 0 {
+			waitParticipants(ctx, t, ns[0], room, ids[0]) // first joiner: A hosts
+		}
+	}
+	waitParticipants(ctx, t, ns[2], room, ids[:]...)
+	expectHeard(t, "all three in the room", 20*time.Second, time.Second, 0,
+		listener{"phone 1", calls[0], tones([]float64{700, 1100}, 440)},
+		listener{"phone 2", calls[1], tones([]float64{440, 1100}, 700)},
+		listener{"phone 3", calls[2], tones([]float64{440, 700}, 1100)})
+	return b, ns, calls, ids
+}
+
 func TestConferenceHostKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const ttl = 2 * time.Second
-	redis := redisserver.Start(t)
-	r := newConfRouter(t)
-	b := newBackend(t, r.ice)
-	a := startNode(t, nodeOptions{ID: "node-a", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-	nb := startNode(t, nodeOptions{ID: "node-b", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-	nc := startNode(t, nodeOptions{ID: "node-c", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-
 	const room = "room1"
-	ice := connectConfICE(room, "")
-	p1 := phone.New(t, phone.Options{User: "+46701000011"})
-	p2 := phone.New(t, phone.Options{User: "+46701000012"})
-	p3 := phone.New(t, phone.Options{User: "+46701000013"})
-	for _, p := range []*phone.Phone{p1, p2, p3} {
-		r.route(p, ice)
-	}
-	c1, id1 := dialConf(ctx, t, b, p1, a)
-	playTone(ctx, c1, 440)
-	waitParticipants(ctx, t, a, room, id1) // first joiner: A hosts
-	c2, id2 := dialConf(ctx, t, b, p2, nb)
-	playTone(ctx, c2, 700)
-	c3, id3 := dialConf(ctx, t, b, p3, nc)
-	playTone(ctx, c3, 1100)
-	waitParticipants(ctx, t, nc, room, id1, id2, id3)
-	expectHeard(t, "all three in the room", 20*time.Second, time.Second, 0,
-		listener{"phone 1", c1, tones([]float64{700, 1100}, 440)},
-		listener{"phone 2", c2, tones([]float64{440, 1100}, 700)},
-		listener{"phone 3", c3, tones([]float64{440, 700}, 1100)})
+	b, ns, calls, ids := threeNodeRoom(ctx, t, room, ttl, [3]string{"+46701000011", "+46701000012", "+46701000013"})
+	a, nb, nc := ns[0], ns[1], ns[2]
+	c1, c2, c3 := calls[0], calls[1], calls[2]
+	id1, id2, id3 := ids[0], ids[1], ids[2]
 	assert.Equal(t, 1.0, a.metric(ctx, "callcore_conference_rooms"), "A hosts the room")
 	assert.Zero(t, nb.metric(ctx, "callcore_conference_rooms")+nc.metric(ctx, "callcore_conference_rooms"))
 
@@ -638,32 +651,11 @@ func TestConferenceHostStalled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const ttl = 2 * time.Second
-	redis := redisserver.Start(t)
-	r := newConfRouter(t)
-	b := newBackend(t, r.ice)
-	a := startNode(t, nodeOptions{ID: "node-a", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-	nb := startNode(t, nodeOptions{ID: "node-b", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-	nc := startNode(t, nodeOptions{ID: "node-c", Redis: redis, Callback: b.url(), HeartbeatTTL: ttl})
-
 	const room = "room-stalled"
-	ice := connectConfICE(room, "")
-	p1 := phone.New(t, phone.Options{User: "+46701000021"})
-	p2 := phone.New(t, phone.Options{User: "+46701000022"})
-	p3 := phone.New(t, phone.Options{User: "+46701000023"})
-	for _, p := range []*phone.Phone{p1, p2, p3} {
-		r.route(p, ice)
-	}
-	c1, id1 := dialConf(ctx, t, b, p1, a)
-	playTone(ctx, c1, 440)
-	waitParticipants(ctx, t, a, room, id1)
-	c2, id2 := dialConf(ctx, t, b, p2, nb)
-	playTone(ctx, c2, 700)
-	c3, id3 := dialConf(ctx, t, b, p3, nc)
-	playTone(ctx, c3, 1100)
-	waitParticipants(ctx, t, nc, room, id1, id2, id3)
-	expectHeard(t, "all three in the room", 20*time.Second, time.Second, 0,
-		listener{"phone 2", c2, tones([]float64{440, 1100}, 700)},
-		listener{"phone 3", c3, tones([]float64{440, 700}, 1100)})
+	b, ns, calls, ids := threeNodeRoom(ctx, t, room, ttl, [3]string{"+46701000021", "+46701000022", "+46701000023"})
+	a, nb, nc := ns[0], ns[1], ns[2]
+	c2, c3 := calls[1], calls[2]
+	id1, id2, id3 := ids[0], ids[1], ids[2]
 
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGSTOP))
 	expectHeard(t, "phones 2 and 3 while the host is frozen", 20*time.Second, 500*time.Millisecond, time.Second,
