@@ -55,6 +55,18 @@ func join(t testing.TB, e *Engine, m *Mixer, o MemberOptions) *confMember {
 	return c
 }
 
+// threeTalkers adds three members to m, talking fA, fB and fC.
+func threeTalkers(t *testing.T, e *Engine, m *Mixer) (a, b, c *confMember) {
+	t.Helper()
+	a = join(t, e, m, MemberOptions{})
+	b = join(t, e, m, MemberOptions{})
+	c = join(t, e, m, MemberOptions{})
+	a.talk(t, Tone([]float64{fA}, 10*time.Second))
+	b.talk(t, Tone([]float64{fB}, 10*time.Second))
+	c.talk(t, Tone([]float64{fC}, 10*time.Second))
+	return a, b, c
+}
+
 // talk makes the member's phone play src until the test ends.
 func (c *confMember) talk(t testing.TB, src Source) {
 	t.Helper()
@@ -262,12 +274,7 @@ func TestMixerHold(t *testing.T) {
 	e, _ := mixerEngine(t)
 	m := e.NewMixer(MixerOptions{})
 	defer m.Close()
-	a := join(t, e, m, MemberOptions{})
-	b := join(t, e, m, MemberOptions{})
-	c := join(t, e, m, MemberOptions{})
-	a.talk(t, Tone([]float64{fA}, 10*time.Second))
-	b.talk(t, Tone([]float64{fB}, 10*time.Second))
-	c.talk(t, Tone([]float64{fC}, 10*time.Second))
+	a, b, _ := threeTalkers(t, e, m)
 	b.eventually(t, "B before hold", []float64{fA, fC}, []float64{fB})
 
 	// A short music source: the mixer loops it.
@@ -536,12 +543,7 @@ func TestMixerPlayPreempts(t *testing.T) {
 	e, _ := mixerEngine(t)
 	m := e.NewMixer(MixerOptions{})
 	defer m.Close()
-	a := join(t, e, m, MemberOptions{})
-	b := join(t, e, m, MemberOptions{})
-	c := join(t, e, m, MemberOptions{})
-	a.talk(t, Tone([]float64{fA}, 10*time.Second))
-	b.talk(t, Tone([]float64{fB}, 10*time.Second))
-	c.talk(t, Tone([]float64{fC}, 10*time.Second))
+	a, b, _ := threeTalkers(t, e, m)
 	a.eventually(t, "A before", []float64{fB, fC}, []float64{fA})
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -265,13 +265,7 @@ func (s *Memory) Renew(ctx context.Context, node string, rooms []RoomKey, ttl ti
 // Claim implements Store.
 func (s *Memory) Claim(ctx context.Context, app, id, node, dead string, ttl time.Duration) (_ Room, err error) {
 	defer s.m.observe(opClaim, time.Now(), &err)
-	if err := checkRoom(app, id); err != nil {
-		return Room{}, err
-	}
-	if err := checkName("node", node); err != nil {
-		return Room{}, err
-	}
-	if err := checkTTL(ttl); err != nil {
+	if err := checkClaim(app, id, node, ttl); err != nil {
 		return Room{}, err
 	}
 	rk := RoomKey{App: app, ID: id}

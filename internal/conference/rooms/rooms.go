@@ -193,6 +193,17 @@ func checkRoom(app, id string) error {
 }
 
 // checkTTL validates a lease TTL.
+// checkClaim checks the arguments of a claim: a room, a node and a lease.
+func checkClaim(app, id, node string, ttl time.Duration) error {
+	if err := checkRoom(app, id); err != nil {
+		return err
+	}
+	if err := checkName("node", node); err != nil {
+		return err
+	}
+	return checkTTL(ttl)
+}
+
 func checkTTL(ttl time.Duration) error {
 	if ttl < time.Millisecond || ttl > RecordTTL {
 		return fmt.Errorf("%w: lease ttl %v (want 1ms to %v)", ErrInvalid, ttl, RecordTTL)
