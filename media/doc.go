@@ -123,6 +123,20 @@
 // If-Modified-Since: 304 keeps the decoded audio, and a server that fails
 // leaves the stale copy playing (see Engine.Fetch).
 //
+// # Conference mixer
+//
+// Engine.NewMixer mixes a room: each Member (a Session added with
+// Mixer.Add) hears the sum of the others (N−1), 8 kHz, computed once per
+// 20 ms tick on the mixer's one clock goroutine from each member's jitter
+// buffer, saturated to 16 bits; a frame goes to every member every tick
+// (silence too, so peers' RTP timeouts never fire). Muted members are not
+// heard; held members hear their music and are out of the mix both ways;
+// detached members hear silence and are not heard; a member alone hears
+// its Alone source. The mixer drives a mixed session's taps (rx is what the
+// member said, tx what it heard), so recording a participant works as for
+// any call. Steady-state ticks allocate nothing; metrics
+// callcore_conference_mixer_* report tick durations and late ticks.
+//
 // # Timeout
 //
 // Session.Timeout is closed when no RTP arrived for Options.RTPTimeout
