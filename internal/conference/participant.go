@@ -83,6 +83,11 @@ func (p *participant) attach(ctx context.Context, host string, epoch int64, room
 			return err
 		}
 		p.mu.Lock()
+		if p.left { // left while reconnecting: undo
+			p.mu.Unlock()
+			hr.remove(hm)
+			return nil
+		}
 		p.host, p.epoch, p.member, p.link = host, epoch, hm, nil
 		if p.detached {
 			hm.mb.SetDetached(true)
@@ -127,14 +132,20 @@ func (p *participant) attach(ctx context.Context, host string, epoch int64, room
 		return fmt.Errorf("internal leg to node %s: %w", host, err)
 	}
 	s.m.legs.WithLabelValues("out", "ok").Inc()
+	link := &remoteLink{leg: leg, sess: sess, bridge: br}
 	p.mu.Lock()
-	p.host, p.epoch, p.member, p.link = host, epoch, nil, &remoteLink{leg: leg, sess: sess, bridge: br}
+	if p.left { // left while reconnecting: undo
+		p.mu.Unlock()
+		link.close(p.log)
+		return nil
+	}
+	p.host, p.epoch, p.member, p.link = host, epoch, nil, link
 	p.mu.Unlock()
 	p.log.Debug("conference: bridged to the host over an internal leg", "host", host)
 	return nil
 }
 
-// detach undoes attach (the participant stays in the room's record).
+// detachLink undoes attach (the participant stays in the room's record).
 func (p *participant) detachLink() {
 	p.mu.Lock()
 	hm, link := p.member, p.link
