@@ -271,7 +271,9 @@ func (p *participant) tryReconnect(old string) error {
 
 // Detach implements call.Participant: out of the mix both ways, or back.
 // A remote participant is detached here, by stopping the bridge to the
-// host; the host keeps the leg in its mix, silent.
+// host: the host keeps the leg in its mix, silent, and the participant's
+// phone gets no RTP until it is back (seconds: detect mode's digit
+// collection), where a locally mixed one gets silence frames.
 func (p *participant) Detach(_ context.Context, detached bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
