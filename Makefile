@@ -14,6 +14,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/callcore
+	$(GO) build -trimpath -o bin/callcorectl ./cmd/callcorectl
 
 # Runs the embedded demo node: in-memory store, one app, loopback ports.
 # Its app key and secret are printed on start.
