@@ -42,6 +42,9 @@ type Options struct {
 	// Conferences serves the conference routes of reference §2.6. Nil
 	// answers them with 501.
 	Conferences Conferences
+	// Timelines serves GET /calling/v1/calls/id/{callId}/timeline (a
+	// callcore extension). Nil answers it with 404 "timeline disabled".
+	Timelines Timelines
 }
 
 // Server is the REST API. It is an http.Handler.
@@ -57,6 +60,7 @@ type Server struct {
 	maxTTSChars int
 	recordings  RecordingFiles
 	conferences Conferences
+	timelines   Timelines
 }
 
 // New builds the API server and mounts every route of the reference's §10.
@@ -74,6 +78,7 @@ func New(o Options) (*Server, error) {
 		maxTTSChars: o.MaxTTSChars,
 		recordings:  o.Recordings,
 		conferences: o.Conferences,
+		timelines:   o.Timelines,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -122,6 +127,7 @@ func (s *Server) routes() {
 	if s.calls != nil {
 		g.POST("/calling/v1/callouts", s.callout)
 		g.GET("/calling/v1/calls/id/:callId", s.getCall)
+		g.GET("/calling/v1/calls/id/:callId/timeline", s.getTimeline)
 		g.PATCH("/calling/v1/calls/id/:callId", s.updateCall)
 		g.PATCH("/calling/v1/calls/id/:callId/leg/:callLeg", s.updateCall)
 	} else {

@@ -29,6 +29,7 @@ import (
 	"github.com/callcore/callcore/internal/store"
 	"github.com/callcore/callcore/internal/store/memstore"
 	"github.com/callcore/callcore/internal/store/redisstore"
+	"github.com/callcore/callcore/internal/timeline"
 	"github.com/callcore/callcore/media"
 	"github.com/callcore/callcore/media/record"
 )
@@ -57,6 +58,9 @@ type App struct {
 	conf           *conference.Service
 	callbackClient *events.Client
 	region         *region
+	// timeline records the per-call timelines; nil when timeline.enabled
+	// is off.
+	timeline *timeline.Recorder
 	// stopping is closed when Stop begins.
 	stopping chan struct{}
 
@@ -101,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		_ = a.Stop(ctx)
 		return nil, err
 	}
+	a.newTimeline()
 
 	if err := a.newCallCore(); err != nil {
 		_ = a.Stop(ctx)
@@ -130,6 +135,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		MaxTTSChars: cfg.Calls.MaxTTSChars,
 		Recordings:  a.recordingFiles,
 		Conferences: confAPI{a: a},
+		Timelines:   a.timelineReader(),
 	})
 	if err != nil {
 		_ = a.Stop(ctx)

@@ -7,13 +7,16 @@ import (
 	"github.com/callcore/callcore/events"
 	"github.com/callcore/callcore/internal/call"
 	"github.com/callcore/callcore/internal/config"
+	"github.com/callcore/callcore/internal/timeline"
 )
 
 // callbacks signs and delivers the call core's events with the app's
-// secret and its configured timeouts.
+// secret and its configured timeouts, and records each delivery in the
+// call's timeline (tl nil: none).
 type callbacks struct {
 	c   *events.Client
 	cfg *config.Config
+	tl  *timeline.Recorder
 }
 
 var _ call.Callbacks = (*callbacks)(nil)
@@ -23,7 +26,7 @@ func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, id stri
 	if !ok {
 		return nil, fmt.Errorf("callbacks: unknown application %q", t.AppKey)
 	}
-	reply, err := cb.c.Deliver(ctx, events.Target{
+	target := events.Target{
 		URL:            t.URL,
 		FallbackURL:    t.FallbackURL,
 		AppKey:         app.Key,
@@ -31,7 +34,23 @@ func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, id stri
 		ConnectTimeout: app.CallbackConnectTimeout,
 		TotalTimeout:   app.CallbackTimeout,
 		EventID:        id,
-	}, ev, accept)
+	}
+	if cb.tl == nil {
+		reply, err := cb.c.Deliver(ctx, target, ev, accept)
+		if err != nil {
+			return nil, err
+		}
+		return reply.Body, nil
+	}
+	// The client drops a rejected reply's body; the timeline keeps the
+	// last body accept saw (invalid SVAML is what one wants to see).
+	var body []byte
+	seen := accept
+	if accept != nil {
+		seen = func(b []byte) error { body = b; return accept(b) }
+	}
+	reply, err := cb.c.Deliver(ctx, target, ev, seen)
+	recordDelivery(cb.tl, ev.CallID(), id, ev.Kind(), target, reply, ev, body, err, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -101,9 +101,9 @@ func (a *App) newCallCore() error {
 	if err != nil {
 		return fmt.Errorf("regions: %w", err)
 	}
-	mgr, err := call.NewManager(call.Deps{
+	deps := call.Deps{
 		Media:       mediaAdapter{e: eng},
-		Callbacks:   &callbacks{c: client, cfg: cfg},
+		Callbacks:   &callbacks{c: client, cfg: cfg, tl: a.timeline},
 		Apps:        &appRouter{s: a.store, cfg: cfg},
 		Store:       &callStore{s: a.store, node: cfg.Node.ID, liveTTL: cfg.Calls.MaxDuration + cfg.Calls.RecordTTL, endedTTL: cfg.Calls.RecordTTL},
 		Dialer:      &lazyDialer{a: a},
@@ -112,7 +112,11 @@ func (a *App) newCallCore() error {
 		Events:      eventQueue{r: a.region},
 		Peers:       a.region.peers,
 		Conferences: confPort{a: a},
-	}, call.Options{
+	}
+	if a.timeline != nil {
+		deps.Timeline = a.timeline
+	}
+	mgr, err := call.NewManager(deps, call.Options{
 		Node:        cfg.Node.ID,
 		Region:      cfg.Node.Region,
 		BaseURL:     resourceBase(cfg),
@@ -137,7 +141,12 @@ func (a *App) newCallCore() error {
 		return err
 	}
 	sipLog := a.log.With("component", "sip")
+	var trace func(signaling.TraceMessage)
+	if a.timeline != nil {
+		trace = sipTrace(a.timeline)
+	}
 	srv, err := signaling.New(signaling.Options{
+		Trace:      trace,
 		Listen:     cfg.SIP.Listen,
 		PublicHost: cfg.SIP.PublicHost,
 		Logger:     sipLog,

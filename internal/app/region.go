@@ -21,6 +21,7 @@ import (
 	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/outbox"
 	"github.com/callcore/callcore/internal/redisconn"
+	"github.com/callcore/callcore/internal/timeline"
 )
 
 // How the nodes of a region work together (ARCHITECTURE.md, "State across
@@ -158,9 +159,10 @@ func (q eventQueue) Enqueue(ctx context.Context, t call.CallbackTarget, id strin
 }
 
 // deliverEntry sends an outbox entry, signed with its app's secret and
-// carrying its event id. An entry of an app that no longer exists, or with
-// a URL that cannot be used, is given up at once.
-func deliverEntry(client *events.Client, cfg *config.Config) outbox.DeliverFunc {
+// carrying its event id, and records the attempt in the call's timeline
+// (tl nil: none). An entry of an app that no longer exists, or with a URL
+// that cannot be used, is given up at once.
+func deliverEntry(client *events.Client, cfg *config.Config, tl *timeline.Recorder) outbox.DeliverFunc {
 	return func(ctx context.Context, e outbox.Entry) error {
 		app, ok := cfg.App(e.AppKey)
 		if !ok {
@@ -170,10 +172,15 @@ func deliverEntry(client *events.Client, cfg *config.Config) outbox.DeliverFunc 
 		if err != nil {
 			return outbox.Permanent(err)
 		}
-		_, err = client.Deliver(ctx, events.Target{
+		target := events.Target{
 			URL: e.URL, FallbackURL: e.FallbackURL, AppKey: app.Key, Secret: app.Secret.Reveal(),
 			ConnectTimeout: app.CallbackConnectTimeout, TotalTimeout: app.CallbackTimeout, EventID: e.ID,
-		}, events.Raw{K: kind, Call: e.CallID, Body: e.Body}, nil)
+		}
+		rep, err := client.Deliver(ctx, target, events.Raw{K: kind, Call: e.CallID, Body: e.Body}, nil)
+		if tl != nil {
+			// A copy: the entry's body is the outbox's once this returns.
+			recordDelivery(tl, e.CallID, e.ID, kind, target, rep, append([]byte(nil), e.Body...), nil, err, e.Attempts)
+		}
 		var de *events.DeliveryError
 		if errors.As(err, &de) && (de.Reason == events.DeliveryInvalidTarget || de.Reason == events.DeliveryInvalidEvent) {
 			return outbox.Permanent(err)
@@ -206,7 +213,7 @@ func (a *App) startRegion(ctx context.Context) error {
 	log := a.log.With("component", "cluster")
 	obOpts := outbox.Options{
 		Consumer:   cfg.Node.ID + "/" + r.boot,
-		Deliver:    deliverEntry(a.callbackClient, cfg),
+		Deliver:    deliverEntry(a.callbackClient, cfg, a.timeline),
 		Retention:  cfg.Events.RetryFor,
 		MinBackoff: cfg.Events.MinBackoff,
 		MaxBackoff: cfg.Events.MaxBackoff,

@@ -65,6 +65,11 @@ func newSIPInbound(in *signaling.Inbound, log *slog.Logger) *sipInbound {
 // SIP Call-ID stays as sip_call_id).
 func (l *sipInbound) SetCallID(id string) { l.in.SetLogger(l.log.With("call_id", id)) }
 
+// SetTraceID puts the dialog's SIP messages, those since the INVITE
+// included, into the call's timeline (the call core calls it once the
+// call exists).
+func (l *sipInbound) SetTraceID(id string) { l.in.SetTraceID(id) }
+
 func (l *sipInbound) Ring(ctx context.Context, early []byte) error { return l.in.Ring(ctx, early) }
 func (l *sipInbound) Answer(ctx context.Context, sdp []byte) ([]byte, error) {
 	if err := l.in.Answer(ctx, sdp); err != nil {
@@ -127,6 +132,7 @@ func (d sipDialer) Dial(ctx context.Context, r call.DialRequest) (call.OutboundL
 		Headers:     hs,
 		SDP:         r.Offer,
 		DialTimeout: r.DialTimeout,
+		TraceID:     r.CallID,
 	})
 	var de *signaling.DialError
 	if errors.As(err, &de) {

@@ -176,6 +176,7 @@ func (c *Call) run(ctx context.Context) {
 		close(c.done)
 	}()
 	c.log.Info("call started", "direction", c.snap.Direction, "app_key", c.snap.AppKey, "to_type", c.snap.To.Type)
+	c.tlStarted()
 	c.begin(ctx)
 	for c.snap.State != StateEnded {
 		select {
@@ -195,9 +196,11 @@ func (c *Call) run(ctx context.Context) {
 			c.onLegEvent(c.callee, ev)
 		case <-c.caller.timeout():
 			c.log.Warn("no RTP from the caller; ending the call")
+			c.tlError("no RTP from the caller; ending the call", nil)
 			c.end(ctx, c.answeredResult(), events.ReasonClientNetwork)
 		case <-c.callee.timeout():
 			c.log.Warn("no RTP from the callee; ending the call")
+			c.tlError("no RTP from the callee; ending the call", nil)
 			c.end(ctx, c.answeredResult(), events.ReasonClientNetwork)
 		case <-c.maxDurC:
 			c.maxDurC = nil
@@ -226,7 +229,9 @@ func (c *Call) transition(ctx context.Context, in Input) bool {
 	}
 	if to != c.snap.State {
 		c.log.Debug("state", "from", c.snap.State, "to", to, "input", in)
+		from := c.snap.State
 		c.snap.State = to
+		c.tlTransition(from, to, in)
 		c.save(ctx)
 	}
 	return true
@@ -342,6 +347,7 @@ func (c *Call) onLegEvent(l *leg, ev LegEvent) {
 		ans, err := ms.Reoffer(ev.Offer)
 		if err != nil {
 			c.log.Warn("re-INVITE offer refused", "leg", l.role, "err", err)
+			c.tlError("re-INVITE offer of the "+l.role+" refused", err)
 		}
 		ev.Respond(ans, err)
 		if err == nil {

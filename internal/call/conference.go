@@ -70,11 +70,13 @@ func (c *Call) connectConf(ctx context.Context, a *svaml.ConnectConf) {
 			}
 			c.m.metrics.conferences.WithLabelValues("failed").Inc()
 			c.log.Error("joining the conference failed", "conference_id", a.ConferenceID, "err", err)
+			c.tlError("joining conference "+a.ConferenceID+" failed", err)
 			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 			return
 		}
 		c.m.metrics.conferences.WithLabelValues("joined").Inc()
 		c.log.Info("joined the conference", "conference_id", a.ConferenceID, "dtmf_mode", a.DTMFOptions.Mode)
+		c.tlMedia("joined conference "+a.ConferenceID, map[string]any{"conferenceId": a.ConferenceID, "dtmfMode": string(a.DTMFOptions.Mode)})
 		c.transition(ctx, InputConnected)
 		c.runConference(ctx, l, p, a)
 	})
@@ -122,7 +124,10 @@ func (c *Call) runConference(ctx context.Context, l *leg, p Participant, a *svam
 			defer lcancel()
 			if err := p.Leave(lctx); err != nil {
 				c.log.Warn("leaving the conference failed", "conference_id", a.ConferenceID, "err", err)
+				c.tlError("leaving conference "+a.ConferenceID+" failed", err)
+				return
 			}
+			c.tlMedia("left conference "+a.ConferenceID, map[string]any{"conferenceId": a.ConferenceID})
 		}()
 		var (
 			seq      strings.Builder
@@ -165,12 +170,15 @@ func (c *Call) runConference(ctx context.Context, l *leg, p Participant, a *svam
 				return
 			case <-p.Lost():
 				c.log.Error("conference lost: its host node is gone and no node could host it again", "conference_id", a.ConferenceID)
+				c.tlError("conference "+a.ConferenceID+" lost: its host node is gone and no node could host it again", nil)
 				c.post(ctx, func() { c.end(ctx, c.answeredResult(), events.ReasonGeneralError) })
 				return
 			case <-timer.C:
 				timerOn = false
 				finish()
 			case d := <-ms.Digits():
+				c.tlMedia("digit "+string(d)+" received in conference "+a.ConferenceID,
+					map[string]any{"digit": string(d), "conferenceId": a.ConferenceID, "dtmfMode": string(opts.Mode)})
 				switch opts.Mode {
 				case svaml.DTMFForward:
 					if err := p.Forward(sctx, d); err != nil {

@@ -183,6 +183,10 @@ func (c *Call) dialFailed(ctx context.Context, err error) {
 	}
 	c.m.metrics.dials.WithLabelValues(de.Result).Inc()
 	c.log.Info("dial failed", "result", de.Result, "reason", de.Reason, "sip_code", de.Code, "err", err)
+	if tl := c.tl(); tl != nil {
+		tl.Record(c.snap.ID, tlError, "dial failed: "+de.Result+"/"+de.Reason, map[string]any{
+			"code": de.Code, "result": de.Result, "reason": de.Reason, "error": err.Error()})
+	}
 	c.rejectCode = rejectCodeFor(de)
 	c.end(ctx, de.Result, de.Reason)
 }
@@ -285,6 +289,7 @@ func (c *Call) bridge(ctx context.Context, caller, callee *leg, err error) {
 	}
 	if err != nil {
 		c.log.Error("answering the caller failed", "err", err)
+		c.tlError("answering the caller failed", err)
 		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 		return
 	}
@@ -296,9 +301,11 @@ func (c *Call) bridge(ctx context.Context, caller, callee *leg, err error) {
 	stop, err := caller.session().Bridge(callee.session())
 	if err != nil {
 		c.log.Error("bridging failed", "err", err)
+		c.tlError("bridging the legs failed", err)
 		c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 		return
 	}
+	c.tlMedia("bridge up: caller ⇄ callee", map[string]any{"bridge": "up"})
 	c.bridgeStop = stop
 	c.base = StateConnected
 	if c.taskCancel == nil {
@@ -321,6 +328,7 @@ func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
 		c.bridgeStop()
 		c.bridgeStop = nil
 		c.unparkToBridge = true
+		c.tlMedia("bridge down: the call is parked", map[string]any{"bridge": "down", "why": "park"})
 	}
 	if p.MaxDuration > 0 && intro {
 		c.armMaxDuration(seconds(p.MaxDuration))
@@ -342,7 +350,7 @@ func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
 				return err
 			}
 		}
-		for {
+		for n := 0; ; n++ {
 			if !c.stillParked(tctx, p) {
 				return nil
 			}
@@ -350,13 +358,20 @@ func (c *Call) park(ctx context.Context, p *svaml.Park, intro bool) {
 				<-tctx.Done()
 				return tctx.Err()
 			}
-			if err := c.playPrompts(tctx, l, holdPrompts, p.Locale); err != nil {
+			pctx := tctx
+			if n > 0 {
+				// The timeline shows the hold prompt once, not every
+				// round of a park that may last hours.
+				pctx = withQuietPrompts(tctx)
+			}
+			if err := c.playPrompts(pctx, l, holdPrompts, p.Locale); err != nil {
 				return err
 			}
 		}
 	}, func(err error) {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			c.log.Error("park failed", "err", err)
+			c.tlError("park failed", err)
 			c.end(ctx, c.answeredResult(), events.ReasonGeneralError)
 			return
 		}
@@ -417,6 +432,7 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 	if c.bridgeStop != nil {
 		c.bridgeStop()
 		c.bridgeStop = nil
+		c.tlMedia("bridge down: the call ends", map[string]any{"bridge": "down", "why": "end"})
 	}
 	c.stopRecording("call ended")
 	c.stopExtras()
@@ -474,6 +490,7 @@ func (c *Call) end(ctx context.Context, result, reason string) {
 	}, func(err error) {
 		if err != nil {
 			c.log.Warn("teardown incomplete", "err", err)
+			c.tlError("teardown incomplete", err)
 		}
 		c.snap.EndedAt = c.m.opts.Now()
 		c.sendDiCE(ctx) // queued before the final state is written

@@ -20,6 +20,7 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 	}
 	c.parked = nil
 	c.log.Debug("executing svaml", "context", kind, "instructions", len(resp.Instructions), "action", resp.Action.ActionName())
+	c.tlSVAML(resp, kind, hear)
 	legs := c.hearing(hear)
 	start := time.Now()
 	var firstAudio sync.Once
@@ -42,11 +43,13 @@ func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Con
 				// SVAML the node cannot carry out: a clear end, never a
 				// silent success.
 				c.log.Error("svaml instruction cannot be carried out; ending the call", "err", err)
+				c.tlError("svaml instruction cannot be carried out", err)
 				c.m.metrics.svamlErrors.WithLabelValues("unsupported_instruction").Inc()
 				c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
 				return
 			}
 			c.log.Error("svaml instruction failed", "err", err)
+			c.tlError("svaml instruction failed", err)
 			if c.rejectCode == 0 {
 				// An unanswered caller is refused with 503: a node-local
 				// failure (no RTP port, media engine error) that a load
@@ -286,7 +289,10 @@ func (c *Call) playPrompts(ctx context.Context, l *leg, prompts []svaml.Prompt, 
 			return fmt.Errorf("prompt %s: %w", p.Kind, err)
 		}
 		firstAudioFrom(ctx)()
-		if err := ms.Play(ctx, a); err != nil {
+		c.tlPrompt(ctx, l, p, true, nil)
+		err = ms.Play(ctx, a)
+		c.tlPrompt(ctx, l, p, false, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -335,6 +341,7 @@ func (c *Call) act(ctx context.Context, a svaml.Action, kind svaml.Context) {
 		// An action this node does not run: a clear end, never a silent success.
 		c.log.Error("svaml action not supported on this node yet; ending the call",
 			"action", a.ActionName(), "context", kind)
+		c.tlError("svaml action "+a.ActionName()+" is not supported on this node", nil)
 		c.m.metrics.svamlErrors.WithLabelValues("unsupported_action").Inc()
 		c.end(ctx, c.answeredResult(), events.ReasonInvalidSVAMLAction)
 	}

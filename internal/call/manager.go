@@ -39,6 +39,9 @@ type Deps struct {
 	// Peers forwards commands for calls of other nodes; nil answers them
 	// with ErrOwnerUnreachable.
 	Peers Peers
+	// Timeline records the per-call timeline (state transitions, SVAML,
+	// media events, errors); nil records nothing.
+	Timeline Timeline
 }
 
 // Options are the Manager's knobs.
@@ -336,6 +339,14 @@ func (m *Manager) start(ctx context.Context, c *Call) error {
 		return fmt.Errorf("%w: creating call record: %v", ErrUnavailable, err)
 	}
 	m.metrics.active.WithLabelValues(string(c.snap.Direction)).Inc()
+	if c.caller != nil && m.deps.Timeline != nil {
+		// The caller's SIP messages join the call's timeline now that the
+		// call exists: an INVITE turned away before (no route, draining)
+		// leaves none behind.
+		if l, ok := c.caller.sip.(interface{ SetTraceID(string) }); ok {
+			l.SetTraceID(c.snap.ID)
+		}
+	}
 	go func() {
 		defer m.wg.Done()
 		c.run(context.WithoutCancel(ctx))
@@ -523,6 +534,11 @@ func (m *Manager) TakeOver(ctx context.Context, node string, lastSeen time.Time)
 		ended++
 		log := m.log.With("call_id", id)
 		log.Warn("call ended: its node is gone", "node", node, "last_seen", lastSeen, "duration_s", s.Duration(s.EndedAt))
+		if tl := m.deps.Timeline; tl != nil {
+			tl.Record(id, tlError, "call ended by node "+m.opts.Node+": node "+node+" is gone", map[string]any{
+				"node": node, "lastSeen": lastSeen.UTC().Format(time.RFC3339Nano), "result": s.Result, "reason": s.Reason})
+			tl.End(id)
+		}
 		m.metrics.takenOver.Inc()
 		m.metrics.ended.WithLabelValues(s.Result, s.Reason).Inc()
 		if s.WantDiCE {

@@ -66,9 +66,11 @@ func (c *Call) runMenu(ctx context.Context, a *svaml.RunMenu) {
 				return
 			}
 			c.log.Error("menu failed", "err", err)
+			c.tlError("menu failed", err)
 			res = menuOutcome{menuID: a.MainMenu, typ: menuError}
 		}
 		c.log.Info("menu result", "menu_id", res.menuID, "type", res.typ)
+		c.tlMedia("menu "+res.menuID+" result: "+res.typ, map[string]any{"menu": res.menuID, "type": res.typ, "value": res.value})
 		c.sendPIE(ctx, res)
 	})
 }
@@ -178,6 +180,7 @@ func (c *Call) collect(ctx context.Context, l *leg, ms MediaSession, prompt, loc
 				timer = time.After(timeout)
 			}
 		case d := <-digits:
+			c.tlMedia("digit "+string(d)+" received", map[string]any{"digit": string(d), "menu": m.ID, "duringPrompt": playing})
 			if playing && !barge {
 				continue // no barge-in: input starts after the prompt
 			}

@@ -104,6 +104,7 @@ func (c *Call) startRecording(ctx context.Context, in *svaml.StartRecording) err
 	c.rec.active = a
 	c.rec.mu.Unlock()
 	c.log.Info("recording started", "seq", seq, "format", opts.Format, "channels", opts.Channels)
+	c.tlMedia("recording started", map[string]any{"seq": seq, "format": opts.Format, "channels": opts.Channels, "leg": l.role})
 	if ms := l.session(); ms != nil {
 		c.attachRecording(l, ms)
 	}
@@ -136,6 +137,7 @@ func (c *Call) stopRecording(why string) {
 		a.remove()
 	}
 	c.log.Info("recording stopped", "why", why)
+	c.tlMedia("recording stopped: "+why, map[string]any{"why": why})
 	c.m.wg.Add(1)
 	go func() {
 		defer c.m.wg.Done()
@@ -153,6 +155,7 @@ func (c *Call) finishRecording(ctx context.Context, a *activeRecording) {
 	}
 	if err := a.rec.Stop(ctx); err != nil {
 		c.log.Error("recording could not be finished", "err", err)
+		c.tlError("recording could not be finished", err)
 		c.m.metrics.recordings.WithLabelValues("failed").Inc()
 		notify(&events.Notify{Type: "callingerror", ErrorCode: notifyErrRecording, ErrorMsg: "recording failed: " + err.Error()})
 		return
@@ -161,12 +164,14 @@ func (c *Call) finishRecording(ctx context.Context, a *activeRecording) {
 	loc, err := a.rec.Store(ctx)
 	if err != nil {
 		c.log.Error("recording could not be stored", "err", err)
+		c.tlError("recording could not be stored", err)
 		c.m.metrics.recordings.WithLabelValues("failed").Inc()
 		notify(&events.Notify{Type: "callingerror", ErrorCode: notifyErrRecording, ErrorMsg: "storing the recording failed: " + err.Error()})
 		return
 	}
 	c.m.metrics.recordings.WithLabelValues("stored").Inc()
 	c.log.Info("recording available", "destination", loc)
+	c.tlMedia("recording stored", map[string]any{"url": loc})
 	notify(&events.Notify{Type: "recording_available", Destination: loc})
 	if t := a.opts.Transcription; t != nil && t.Enabled {
 		loc, err := a.rec.Transcribe(ctx, t.Locale)

@@ -33,6 +33,9 @@ type Config struct {
 	Cluster Cluster `yaml:"cluster"`
 	// Events tunes the durable delivery of DiCE and Notify events.
 	Events Events `yaml:"events"`
+	// Timeline configures the per-call timeline
+	// (GET /calling/v1/calls/id/{id}/timeline).
+	Timeline Timeline `yaml:"timeline"`
 	// Regions maps region ids to the public API base URL of each region
 	// (its HTTP load balancer), e.g. {use1: "https://calling-use1.example.com"}.
 	// The node's own region's entry is the base of ICE's callResourceUrl
@@ -90,6 +93,29 @@ type Events struct {
 	// 10ms and 1m, MaxBackoff between MinBackoff and 1h.
 	MinBackoff Duration `yaml:"min_backoff"`
 	MaxBackoff Duration `yaml:"max_backoff"`
+}
+
+// Timeline configures the per-call timeline: what every node did with a
+// call (SIP messages, callbacks, SVAML, state transitions, media events,
+// errors), kept with the call record (calls.record_ttl after the end) in
+// the store shared by the region's nodes.
+type Timeline struct {
+	// Enabled records timelines. Default true; when false nothing is
+	// recorded and the timeline route answers 404.
+	Enabled bool `yaml:"enabled"`
+	// MaxEntries caps one call's timeline: the first MaxEntries-1 entries
+	// are kept, then a "truncated" marker. Default 500; between 10 and
+	// 5000.
+	MaxEntries int `yaml:"max_entries"`
+	// MaxBody is how much of each callback request and reply and of each
+	// SVAML document an entry keeps. Default 2KiB; between 64B and 64KiB.
+	MaxBody ByteSize `yaml:"max_body"`
+	// RevealNumbers stores phone numbers as they are; by default they are
+	// masked to their first three and last two digits ("+467******12").
+	RevealNumbers bool `yaml:"reveal_numbers"`
+	// RevealCookies stores cookie values as they are; by default they are
+	// "***".
+	RevealCookies bool `yaml:"reveal_cookies"`
 }
 
 // API is the REST API listener (Sinch calling and management paths).

@@ -39,6 +39,7 @@ func TestLoadExample(t *testing.T) {
 		Log:        Log{Level: "info", Format: "text"},
 		Cluster:    Cluster{HeartbeatTTL: DefaultHeartbeatTTL, ForwardTimeout: DefaultForwardTimeout},
 		Events:     Events{RetryFor: DefaultEventsRetryFor, MinBackoff: DefaultEventsMinBackof, MaxBackoff: DefaultEventsMaxBackof},
+		Timeline:   Timeline{Enabled: true, MaxEntries: DefaultTimelineEntries, MaxBody: DefaultTimelineBody},
 		Apps: []App{{
 			Key:                    testKey,
 			Secret:                 testSecret,
@@ -78,6 +79,7 @@ func TestLoadGood(t *testing.T) {
 		Log:        Log{Level: "debug", Format: "json"},
 		Cluster:    Cluster{HeartbeatTTL: DefaultHeartbeatTTL, ForwardTimeout: DefaultForwardTimeout},
 		Events:     Events{RetryFor: DefaultEventsRetryFor, MinBackoff: DefaultEventsMinBackof, MaxBackoff: DefaultEventsMaxBackof},
+		Timeline:   Timeline{Enabled: true, MaxEntries: DefaultTimelineEntries, MaxBody: DefaultTimelineBody},
 		Apps: []App{
 			{
 				Key:             testKey,
@@ -209,13 +211,13 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Structure.
 		{"unknown top-level key", base + "bogus: 1\n",
-			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, regions, apps)"},
+			"t.yml:7: bogus: unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, timeline, regions, apps)"},
 		{"unknown nested key in an app", base + "    callback: http://x\n",
 			"t.yml:7: apps[0].callback: unknown key (want one of: key, secret, callback_url, fallback_url, numbers, callback_timeout, callback_connect_timeout, users)"},
 		{"unknown nested key in a section", base + "api:\n  listen: \"127.0.0.1:8080\"\n  bind: x\n",
 			"t.yml:9: api.bind: unknown key (want one of: listen, base_url, body_limit, timestamp_window)"},
 		{"odd key is quoted", base + "\"a b\": 1\n",
-			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, regions, apps)`},
+			`t.yml:7: "a b": unknown key (want one of: node, api, ops, sip, media, store, pstn, calls, recordings, billing, log, cluster, events, timeline, regions, apps)`},
 		{"duplicate top-level key", base + "node: {id: b, region: euc1}\n",
 			"t.yml:7: node: duplicate key (first on line 1)"},
 		{"duplicate key in an app", base + "    key: again\n",
@@ -690,6 +692,27 @@ func TestMediaSwitches(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, cfg.Media.InbandDTMF)
 	require.True(t, cfg.Media.BridgeJitterBuffer)
+}
+
+func TestTimeline(t *testing.T) {
+	cfg, err := Parse("t.yml", []byte(base))
+	require.NoError(t, err)
+	require.Equal(t, Timeline{Enabled: true, MaxEntries: 500, MaxBody: 2 * KiB}, cfg.Timeline)
+	cfg, err = Parse("t.yml", []byte(base+"timeline: {enabled: false, max_entries: 50, max_body: 512, reveal_numbers: true, reveal_cookies: true}\n"))
+	require.NoError(t, err)
+	require.Equal(t, Timeline{MaxEntries: 50, MaxBody: 512, RevealNumbers: true, RevealCookies: true}, cfg.Timeline)
+	for yml, want := range map[string]string{
+		"timeline: {max_entries: 9}\n":      "timeline.max_entries: must be between 10 and 5000 (got 9)",
+		"timeline: {max_entries: 5001}\n":   "timeline.max_entries: must be between 10 and 5000 (got 5001)",
+		"timeline: {max_body: 0}\n":         "timeline.max_body: must be between 64B and 64KiB (got 0B)",
+		"timeline: {max_body: 65KiB}\n":     "timeline.max_body: must be between 64B and 64KiB (got 65KiB)",
+		"timeline: {enabled: sometimes}\n":  "timeline.enabled",
+		"timeline: {reveal_phones: true}\n": "timeline.reveal_phones: unknown key",
+	} {
+		_, err := Parse("t.yml", []byte(base+yml))
+		require.Error(t, err, yml)
+		require.Contains(t, err.Error(), want, yml)
+	}
 }
 
 // Every Redis deployment form the node can open is accepted.

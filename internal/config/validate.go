@@ -47,6 +47,8 @@ const (
 	DefaultMaxTTSChars     = 600
 	DefaultCallbackTimeout = 5 * time.Second
 	DefaultCallbackConnect = 2 * time.Second
+	DefaultTimelineEntries = 500
+	DefaultTimelineBody    = 2 * KiB
 )
 
 // Limits enforced by validation.
@@ -220,6 +222,15 @@ func (c *Config) normalize(present func(path string) bool) []fieldError {
 	if !present("media.inband_dtmf") {
 		c.Media.InbandDTMF = true
 	}
+	if !present("timeline.enabled") {
+		c.Timeline.Enabled = true
+	}
+	if !present("timeline.max_entries") {
+		c.Timeline.MaxEntries = DefaultTimelineEntries
+	} else if c.Timeline.MaxEntries < 10 || c.Timeline.MaxEntries > 5000 {
+		bad("timeline.max_entries", "must be between 10 and 5000 (got %d)", c.Timeline.MaxEntries)
+	}
+	size("timeline.max_body", &c.Timeline.MaxBody, DefaultTimelineBody, 64, 64*KiB)
 	if !present("calls.max_tts_chars") {
 		c.Calls.MaxTTSChars = DefaultMaxTTSChars
 	} else if c.Calls.MaxTTSChars < 1 || c.Calls.MaxTTSChars > 4000 {

@@ -175,6 +175,12 @@ type dialog struct {
 	localTag string
 	logp     atomic.Pointer[slog.Logger]
 
+	// Options.Trace: the dialog's trace id and the messages held until
+	// it is set (see SetTraceID).
+	traceMu      sync.Mutex
+	traceID      string
+	tracePending []TraceMessage
+
 	events chan Event
 	done   chan struct{}
 
@@ -364,10 +370,12 @@ func (d *dialog) bye(ctx context.Context, cause EndCause) error {
 }
 
 func (d *dialog) sendBye(ctx context.Context, req *sip.Request) error {
+	d.traceMsg(true, req)
 	res, err := d.srv.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("signaling: BYE: %w", err)
 	}
+	d.traceMsg(false, res)
 	if res.StatusCode >= 300 && res.StatusCode != 481 && res.StatusCode != 408 {
 		return fmt.Errorf("signaling: BYE answered %d %s", res.StatusCode, res.Reason)
 	}
@@ -469,15 +477,16 @@ func (d *dialog) checkRemoteSeqLocked(req *sip.Request) bool {
 
 // onBye handles an in-dialog BYE.
 func (d *dialog) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	d.traceMsg(false, req)
 	d.mu.Lock()
 	if d.ended {
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		d.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	if !d.checkRemoteSeqLocked(req) {
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 500, "CSeq Out Of Order")
+		d.respond(tx, req, 500, "CSeq Out Of Order")
 		return
 	}
 	d.mu.Unlock()
@@ -485,27 +494,28 @@ func (d *dialog) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		in.onEarlyBye()
 	}
 	d.finish(EndRemoteBye, 0, nil)
-	d.srv.respond(tx, req, 200, "OK")
+	d.respond(tx, req, 200, "OK")
 }
 
 // onInfo handles an in-dialog INFO: DTMF bodies become events.
 func (d *dialog) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	d.traceMsg(false, req)
 	d.mu.Lock()
 	if d.ended {
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		d.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	if !d.checkRemoteSeqLocked(req) {
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 500, "CSeq Out Of Order")
+		d.respond(tx, req, 500, "CSeq Out Of Order")
 		return
 	}
 	d.mu.Unlock()
 	body := req.Body()
 	if len(body) == 0 {
 		// Keep-alive or capability probe.
-		d.srv.respond(tx, req, 200, "OK")
+		d.respond(tx, req, 200, "OK")
 		return
 	}
 	ct := ""
@@ -515,15 +525,18 @@ func (d *dialog) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	digit, dur, err := ParseDTMFInfo(ct, body)
 	switch {
 	case errors.Is(err, errNotDTMF):
-		d.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", acceptInfo))
+		d.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", acceptInfo))
 		return
 	case err != nil:
 		d.log().Debug("sip INFO with bad DTMF body", slog.Any("err", err))
-		d.srv.respond(tx, req, 400, "Bad DTMF Body")
+		d.respond(tx, req, 400, "Bad DTMF Body")
 		return
 	}
 	d.srv.respond(tx, req, 200, "OK")
+	// Delivered before the trace: the peer may send the next digit as soon
+	// as it has the 200, and digits must reach the call in order.
 	d.deliver(Event{Kind: EventDTMF, Method: string(sip.INFO), Digit: digit, Duration: dur})
+	d.traceStatus(req, 200, "OK")
 }
 
 // deliver sends an event without a reply. A full channel drops the event:
@@ -539,26 +552,27 @@ func (d *dialog) deliver(ev Event) {
 // onOffer handles a re-INVITE or UPDATE: delivers the offer and answers
 // with the call core's SDP (RFC 3261 §14.2, RFC 3311).
 func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
+	d.traceMsg(false, req)
 	isInvite := req.IsInvite()
 	offer, bodyErr := sdpBody(req)
 	d.mu.Lock()
 	switch {
 	case d.ended:
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		d.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	case isInvite && !d.answered:
 		// A re-INVITE needs an established dialog.
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 491, "Request Pending")
+		d.respond(tx, req, 491, "Request Pending")
 		return
 	case !d.checkRemoteSeqLocked(req):
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 500, "CSeq Out Of Order", sip.NewHeader("Retry-After", "1"))
+		d.respond(tx, req, 500, "CSeq Out Of Order", sip.NewHeader("Retry-After", "1"))
 		return
 	case bodyErr != nil:
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+		d.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
 		return
 	case !isInvite && len(offer) == 0:
 		// An UPDATE without an offer only refreshes the target (RFC 3311).
@@ -566,11 +580,11 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 			d.remoteTarget = *c.Address.Clone()
 		}
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 200, "OK")
+		d.respond(tx, req, 200, "OK")
 		return
 	case d.offerBusy:
 		d.mu.Unlock()
-		d.srv.respond(tx, req, 491, "Request Pending")
+		d.respond(tx, req, 491, "Request Pending")
 		return
 	}
 	d.offerBusy = true
@@ -590,7 +604,7 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 	// Every final response releases the exchange before it is sent.
 	final := func(code int, reason string, hdrs ...sip.Header) {
 		release()
-		d.srv.respond(tx, req, code, reason, hdrs...)
+		d.respond(tx, req, code, reason, hdrs...)
 	}
 
 	ev := Event{Kind: EventOffer, Method: string(req.Method), SDP: offer, reply: &reply{ch: make(chan replyMsg, 1)}}
@@ -635,6 +649,8 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 		release()
 		if err := tx.Respond(res); err != nil {
 			d.log().Warn("sip UPDATE response not sent", slog.Any("err", err))
+		} else {
+			d.traceMsg(true, res)
 		}
 		return
 	}
@@ -654,7 +670,11 @@ func (d *dialog) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 		d.log().Warn("sip re-INVITE response not sent", slog.Any("err", err))
 		return
 	}
+	d.traceMsg(true, res)
 	ack, err := d.awaitAck(tx, res, ch)
+	if err == nil {
+		d.traceMsg(false, ack)
+	}
 	switch {
 	case errors.Is(err, ErrAckTimeout):
 		d.log().Warn("sip re-INVITE 200 OK never ACKed, ending the call")

@@ -146,10 +146,13 @@ func (s *Server) handleInitialInvite(req *sip.Request, tx sip.ServerTransaction)
 		return
 	}
 	s.register(d, d.key())
+	d.traceMsg(false, in.req)
 
 	trying := sip.NewResponseFromRequest(req, 100, "Trying", nil)
 	if err := tx.Respond(trying); err != nil {
 		log.Debug("sip 100 Trying not sent", slog.Any("err", err))
+	} else {
+		d.traceMsg(true, trying)
 	}
 	if !tx.OnCancel(in.onCancel) || !tx.OnTerminate(in.onTxTerminate) {
 		// The transaction ended (CANCEL, transport) before we could watch it.
@@ -222,13 +225,15 @@ func (in *Inbound) setOutcome(o string) {
 
 // onCancel runs inside sipgo's transaction (which then sends 487): it must
 // not call transaction methods.
-func (in *Inbound) onCancel(*sip.Request) {
+func (in *Inbound) onCancel(req *sip.Request) {
+	in.traceMsg(false, req)
 	in.mu.Lock()
 	answered := in.answered
 	in.mu.Unlock()
 	if answered {
 		return // too late: the 200 OK won, the caller will ACK and BYE
 	}
+	in.traceStatus(in.req, 487, "Request Terminated") // sipgo sends it
 	in.setOutcome(inCanceled)
 	in.finalize()
 	in.finish(EndRemoteCancel, 487, nil)
@@ -260,6 +265,8 @@ func (in *Inbound) onEarlyBye() {
 	res := in.response(487, "Request Terminated", nil)
 	if err := in.tx.Respond(res); err != nil {
 		in.log().Debug("sip 487 not sent", slog.Any("err", err))
+	} else {
+		in.traceMsg(true, res)
 	}
 	in.finalize()
 }
@@ -434,9 +441,11 @@ func (in *Inbound) Ring(ctx context.Context, earlySDP []byte) error {
 	if earlySDP != nil {
 		code, reason = 183, "Session Progress"
 	}
-	if err := in.tx.Respond(in.response(code, reason, earlySDP)); err != nil {
+	res := in.response(code, reason, earlySDP)
+	if err := in.tx.Respond(res); err != nil {
 		return in.respondErr(err)
 	}
+	in.traceMsg(true, res)
 	return nil
 }
 
@@ -492,6 +501,7 @@ func (in *Inbound) sendAnswer(sdp []byte) error {
 		close(in.ackDone)
 		return in.respondErr(err)
 	}
+	in.traceMsg(true, res)
 	in.finalize()
 	go in.waitAck(res, ch, cseq)
 	return nil
@@ -503,6 +513,7 @@ func (in *Inbound) waitAck(res *sip.Response, ch <-chan *sip.Request, cseq uint3
 	ack, err := in.awaitAck(in.tx, res, ch)
 	switch {
 	case err == nil:
+		in.traceMsg(false, ack)
 		if body, berr := sdpBody(ack); berr == nil {
 			in.ackSDP = body
 		}
@@ -571,6 +582,7 @@ func (in *Inbound) reject(ctx context.Context, o RejectOptions, cause EndCause, 
 	if err := in.tx.Respond(res); err != nil {
 		return in.respondErr(err)
 	}
+	in.traceMsg(true, res)
 	in.setOutcome(outcome)
 	in.finalize()
 	in.finish(cause, o.Code, nil)

@@ -122,6 +122,13 @@ type Options struct {
 	// TLSInsecureSkipVerify disables server certificate verification for
 	// transport tls. For tests only.
 	TLSInsecureSkipVerify bool
+	// Trace, when set, sees every SIP message this node sends or receives
+	// in a call's dialogs (not retransmissions, not out-of-dialog
+	// requests), once the dialog has a trace id: Inbound.SetTraceID, or
+	// DialRequest.TraceID. Messages of an inbound dialog before its id is
+	// set are held and traced when it is. It runs on the SIP stack's
+	// goroutines and must not block. Nil traces nothing, at no cost.
+	Trace func(TraceMessage)
 }
 
 // gateway is Options.Gateway, parsed.

@@ -72,6 +72,9 @@ type DialRequest struct {
 	// INVITE is CANCELed and the dial fails NOANSWER/TIMEOUT. Zero means
 	// Options.DefaultDialTimeout.
 	DialTimeout time.Duration
+	// TraceID names the call's messages for Options.Trace (the call
+	// core's call id); "" traces nothing.
+	TraceID string
 }
 
 // Progress is a provisional response: 180 Ringing or 183 Session Progress,
@@ -165,6 +168,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*Outbound, error) {
 	callID := randomToken(16)
 	tag, _ := from.Params.Get("tag")
 	d := newDialog(s, true, callID, tag)
+	d.SetTraceID(r.TraceID)
 	d.localHdr = from
 	o := &Outbound{
 		dialog:   d,
@@ -354,6 +358,7 @@ func (o *Outbound) startBranch(ctx context.Context, b *branch, r DialRequest, to
 	if err != nil {
 		return fmt.Errorf("signaling: INVITE not sent: %w", err)
 	}
+	o.traceMsg(true, req)
 	b.tx = tx
 	return nil
 }
@@ -450,6 +455,7 @@ func (o *Outbound) pending() int {
 }
 
 func (o *Outbound) onResponse(b *branch, res *sip.Response) {
+	o.traceMsg(false, res)
 	code := res.StatusCode
 	switch {
 	case code < 200:
@@ -542,6 +548,8 @@ func (o *Outbound) answered(b *branch, res *sip.Response) {
 	})
 	if err := o.srv.client.WriteRequest(ack, o.srv.prepare); err != nil {
 		o.log().Warn("sip ACK not sent", slog.Any("err", err))
+	} else {
+		o.traceMsg(true, ack)
 	}
 	if body, err := sdpBody(res); err == nil {
 		o.answer = body
@@ -560,6 +568,9 @@ func (o *Outbound) answered(b *branch, res *sip.Response) {
 // that dialog (RFC 3261 §13.2.2.4).
 func (o *Outbound) ackAndBye(b *branch, res *sip.Response) {
 	tmp := newDialog(o.srv, true, o.callID, o.localTag)
+	o.traceMu.Lock()
+	tmp.traceID = o.traceID
+	o.traceMu.Unlock()
 	tag, _ := res.To().Params.Get("tag")
 	tmp.remoteTag = tag
 	tmp.localHdr = o.localHdr
@@ -579,8 +590,11 @@ func (o *Outbound) ackAndBye(b *branch, res *sip.Response) {
 	tmp.contact = b.contact
 	tmp.localSeq = b.cseq
 	tmp.confirmed = true
-	if err := o.srv.client.WriteRequest(tmp.newRequest(sip.ACK), o.srv.prepare); err != nil {
+	tmpAck := tmp.newRequest(sip.ACK)
+	if err := o.srv.client.WriteRequest(tmpAck, o.srv.prepare); err != nil {
 		o.log().Debug("sip ACK of unwanted answer not sent", slog.Any("err", err))
+	} else {
+		tmp.traceMsg(true, tmpAck)
 	}
 	tmp.byeLater(EndLocalHangup)
 }
@@ -649,6 +663,7 @@ func (o *Outbound) sendCancel(b *branch) {
 		o.log().Warn("sip CANCEL not sent", slog.Any("err", err))
 		return
 	}
+	o.traceMsg(true, req)
 	o.srv.goBackground(func(ctx context.Context) {
 		defer tx.Terminate()
 		ctx, cancel := context.WithTimeout(ctx, cancelWait)
@@ -659,6 +674,7 @@ func (o *Outbound) sendCancel(b *branch) {
 				if res.IsProvisional() {
 					continue
 				}
+				o.traceMsg(false, res)
 				if res.StatusCode != 200 {
 					o.log().Debug("sip CANCEL refused", slog.Int("code", res.StatusCode))
 				}
@@ -711,6 +727,7 @@ func (o *Outbound) retryAuth(b *branch, res *sip.Response) error {
 	if err != nil {
 		return fmt.Errorf("signaling: INVITE with credentials not sent: %w", err)
 	}
+	o.traceMsg(true, req)
 	b.req, b.tx = req, tx
 	b.provisional = false
 	go o.read(b, tx)

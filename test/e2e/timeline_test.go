@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcore/callcore/internal/app"
+	"github.com/callcore/callcore/test/phone"
+)
+
+// tlEntry is one entry of GET /calling/v1/calls/id/{id}/timeline.
+type tlEntry struct {
+	T       string         `json:"t"`
+	Node    string         `json:"node"`
+	Kind    string         `json:"kind"`
+	Summary string         `json:"summary"`
+	Data    map[string]any `json:"data"`
+}
+
+func (e tlEntry) String() string { return e.Kind + ": " + e.Summary }
+
+// timelineOf reads a call's timeline from a node; raw is the body as sent.
+func timelineOf(ctx context.Context, t *testing.T, n *app.App, id string) (entries []tlEntry, raw string) {
+	t.Helper()
+	code, body := rest(ctx, t, n, http.MethodGet, "/calling/v1/calls/id/"+id+"/timeline", "")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var reply struct {
+		CallID  string    `json:"callId"`
+		Entries []tlEntry `json:"entries"`
+	}
+	require.NoError(t, json.Unmarshal(body, &reply), "%s", body)
+	require.Equal(t, id, reply.CallID)
+	return reply.Entries, string(body)
+}
+
+// step is an expected timeline entry: its kind and the start of its
+// summary.
+type step struct{ kind, summary string }
+
+// inOrder returns the entries matching want, one per step, in order, or
+// the first step it could not find.
+func inOrder(entries []tlEntry, want []step) ([]tlEntry, *step) {
+	var found []tlEntry
+	i := 0
+	for _, w := range want {
+		for i < len(entries) && (entries[i].Kind != w.kind || !strings.HasPrefix(entries[i].Summary, w.summary)) {
+			i++
+		}
+		if i == len(entries) {
+			return found, &w
+		}
+		found = append(found, entries[i])
+		i++
+	}
+	return found, nil
+}
+
+// waitTimeline polls a call's timeline until it holds want in order.
+func waitTimeline(ctx context.Context, t *testing.T, n *app.App, id string, want []step) []tlEntry {
+	t.Helper()
+	for {
+		entries, _ := timelineOf(ctx, t, n, id)
+		if found, missing := inOrder(entries, want); missing == nil {
+			return found
+		} else if ctx.Err() != nil {
+			var lines []string
+			for _, e := range entries {
+				lines = append(lines, e.String())
+			}
+			t.Fatalf("timeline of %s lacks %q after %d matching steps:\n%s", id, *missing, len(found), strings.Join(lines, "\n"))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// The timeline of a call whose ICE primary URL fails and whose fallback
+// answers (say, runMenu), with a digit from the phone, a PIE and a hangup:
+// every step in order, readable while the call runs, numbers and cookie
+// values masked.
+func TestTimelineOfACall(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "primary is broken", http.StatusInternalServerError)
+	}))
+	t.Cleanup(primary.Close)
+	fallback := newBackend(t)
+	fallback.on("ice", `{"instructions":[{"name":"answer"},{"name":"setCookie","key":"pin","value":"s3cr3t-cookie"},
+		{"name":"say","text":"Welcome.","locale":"en-US"}],
+		"action":{"name":"runMenu","locale":"en-US","menus":[{"id":"main","mainPrompt":"#tts[Press one now, please. Press one now.]",
+		"timeoutMills":8000,"options":[{"dtmf":"1","action":"return(one)"}]}]}}`)
+	fallback.on("pie", `{"instructions":[{"name":"say","text":"Thank you.","locale":"en-US"}],"action":{"name":"hangup"}}`)
+	n := nodeWith(t, fallback, nodeOptions{CallbackURL: primary.URL + "/callbacks", FallbackURL: fallback.url()})
+
+	caller := phone.New(t, phone.Options{User: "alice"})
+	calls := dialDID(ctx, caller, n, phone.DialOptions{})
+	ice := fallback.want(ctx, "ice")
+	id, _ := ice["callid"].(string)
+	require.NotEmpty(t, id)
+	c := answered(ctx, t, calls)
+
+	// While the call runs: the steps so far, up to the menu's prompt.
+	running := waitTimeline(ctx, t, n, id, []step{
+		{"sip", "received INVITE"},
+		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
+		{"media", "prompt started: tts"}, // say
+		{"media", "prompt started: tts"}, // the menu
+	})
+	require.NotEmpty(t, running)
+	entries, _ := timelineOf(ctx, t, n, id)
+	for _, e := range entries {
+		require.NotEqual(t, "state ending → ended (torn_down)", e.Summary, "the call is still running")
+	}
+	require.NoError(t, c.SendDTMF(ctx, "1"))
+	fallback.want(ctx, "pie")
+	fallback.want(ctx, "dice")
+	ended(ctx, t, c)
+
+	want := []step{
+		{"sip", "received INVITE"},
+		{"sip", "sent 100 Trying to INVITE"},
+		{"state", "call started (inbound)"},
+		{"state", "state initiated → awaiting_ice (ice_sent)"},
+		{"callback", "ice callback: HTTP 200 in "},
+		{"state", "state awaiting_ice → executing (reply)"},
+		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
+		{"sip", "sent 200 OK to INVITE"},
+		{"sip", "received ACK"},
+		{"media", "prompt started: tts to the caller"},
+		{"media", "prompt finished: tts"},
+		{"media", "prompt started: tts to the caller"},
+		{"media", "digit 1 received"},
+		{"media", "menu main result: return"},
+		{"callback", "pie callback: HTTP 200 in "},
+		{"svaml", "svaml (pie): say → hangup"},
+		{"media", "prompt started: tts to the caller"},
+		{"state", "state executing → ending (hangup): ANSWERED/MANAGERHANGUP"},
+		{"sip", "sent BYE"},
+		{"sip", "received 200 OK to BYE"},
+		{"state", "state ending → ended (torn_down)"},
+	}
+	got := waitTimeline(ctx, t, n, id, want)
+	waitTimeline(ctx, t, n, id, []step{{"state", "state executing → ending"}, {"callback", "dice callback: HTTP 200 in "}})
+	entries, raw := timelineOf(ctx, t, n, id)
+
+	// Times are ordered, in ms, and the node names itself.
+	for i, e := range entries {
+		assert.Equal(t, "e2e", e.Node)
+		assert.Len(t, e.T, len("2026-11-21T10:00:00.123Z"), e.T)
+		if i > 0 {
+			assert.LessOrEqual(t, entries[i-1].T, e.T, "ordered by time")
+		}
+	}
+	// The ICE went to the fallback after the primary failed.
+	iceEntry := got[4]
+	assert.Contains(t, iceEntry.Summary, "fallback URL after the primary failed")
+	assert.Equal(t, true, iceEntry.Data["fallback"])
+	assert.EqualValues(t, 2, iceEntry.Data["attempts"])
+	assert.EqualValues(t, 200, iceEntry.Data["status"])
+	assert.Equal(t, fallback.url(), iceEntry.Data["url"])
+	assert.Equal(t, "application", iceEntry.Data["signature"])
+	assert.Contains(t, iceEntry.Data["request"], `"event":"ice"`)
+	assert.Contains(t, iceEntry.Data["reply"], `"name":"runMenu"`)
+	svamlEntry := got[6]
+	assert.Equal(t, []any{"answer", "setCookie", "say"}, svamlEntry.Data["instructions"])
+	assert.Equal(t, "runMenu", svamlEntry.Data["action"])
+	assert.Contains(t, svamlEntry.Data["document"], `"name":"setCookie","key":"pin","value":"***"`)
+	assert.Equal(t, "1", got[12].Data["digit"])
+	assert.Contains(t, got[14].Data["request"], `"value":"***"`, "cookie values masked in the PIE")
+	dice, _ := inOrder(entries, []step{{"callback", "dice callback: HTTP 200 in "}})
+	require.Len(t, dice, 1)
+	assert.Equal(t, true, dice[0].Data["fallback"])
+
+	// The dialled number is masked everywhere; the cookie value is nowhere.
+	assert.NotContains(t, raw, "46701234567")
+	assert.NotContains(t, raw, "s3cr3t-cookie")
+	assert.Contains(t, raw, "+467******67")
+	invite := got[0]
+	assert.Equal(t, "+467******67", invite.Data["to"])
+	assert.Equal(t, "alice", invite.Data["from"])
+	assert.Equal(t, "in", invite.Data["dir"])
+	assert.Contains(t, invite.Summary, "(sdp: audio ")
+}
+
+// The route's answers besides the timeline: another app's call and an
+// unknown one are 404.
+func TestTimelineNotFound(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b := newBackend(t)
+	n := node(t, b, "")
+	code, body := rest(ctx, t, n, http.MethodGet, "/calling/v1/calls/id/euc1-e2e-0000/timeline", "")
+	require.Equal(t, http.StatusNotFound, code, "%s", body)
+	require.Contains(t, string(body), "Call not found")
+}
