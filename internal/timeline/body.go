@@ -137,27 +137,33 @@ func (w *jsonRewriter) object(cookie bool) bool {
 		if !w.value(arrayKindOf(key), c, arrPlain) {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.in) {
-			w.bad = true
-			return false
-		}
-		switch w.in[w.i] {
-		case ',':
-			w.out = append(w.out, ',')
-			w.i++
-		case '}':
-			w.out = append(w.out, '}')
-			w.i++
-			return w.more()
-		default:
-			w.bad = true
-			return false
-		}
-		if !w.more() {
-			return false
+		if done, ok := w.separator('}'); done || !ok {
+			return ok
 		}
 	}
+}
+
+// separator rewrites what follows a member or element: a comma (done
+// false: another one follows) or the closing bracket (done true). ok is
+// false for anything else or a failed continuation.
+func (w *jsonRewriter) separator(closing byte) (done, ok bool) {
+	w.ws()
+	if w.i >= len(w.in) {
+		w.bad = true
+		return true, false
+	}
+	switch w.in[w.i] {
+	case ',':
+		w.out = append(w.out, ',')
+		w.i++
+		return false, w.more()
+	case closing:
+		w.out = append(w.out, closing)
+		w.i++
+		return true, w.more()
+	}
+	w.bad = true
+	return true, false
 }
 
 // arrayKindOf is the kind of an array that is the value of key.
@@ -216,25 +222,8 @@ func (w *jsonRewriter) array(kind arrayKind, c valueCtx) bool {
 		if !w.value(kind, c, kind) {
 			return false
 		}
-		w.ws()
-		if w.i >= len(w.in) {
-			w.bad = true
-			return false
-		}
-		switch w.in[w.i] {
-		case ',':
-			w.out = append(w.out, ',')
-			w.i++
-		case ']':
-			w.out = append(w.out, ']')
-			w.i++
-			return w.more()
-		default:
-			w.bad = true
-			return false
-		}
-		if !w.more() {
-			return false
+		if done, ok := w.separator(']'); done || !ok {
+			return ok
 		}
 	}
 }

@@ -142,23 +142,9 @@ func (e *encoder) appendValue(b []byte, key string, v any, depth int, top bool) 
 		}
 		return append(b, '}')
 	case []any:
-		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.appendValue(b, key, x, depth+1, false)
-		}
-		return append(b, ']')
+		return appendList(e, b, key, v, depth)
 	case []string:
-		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.appendValue(b, key, x, depth+1, false)
-		}
-		return append(b, ']')
+		return appendList(e, b, key, v, depth)
 	case error:
 		return e.appendValue(b, "", v.Error(), depth, false)
 	case fmt.Stringer:
@@ -285,4 +271,16 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendList writes a list whose elements take key's redaction.
+func appendList[T any](e *encoder, b []byte, key string, xs []T, depth int) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = e.appendValue(b, key, x, depth+1, false)
+	}
+	return append(b, ']')
 }
