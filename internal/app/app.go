@@ -68,6 +68,7 @@ type App struct {
 	apiLn, opsLn   net.Listener
 
 	ready    atomic.Bool
+	draining atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
 	onStop   []namedStop // run LIFO
@@ -95,6 +96,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 
 	a.region = &region{boot: cluster.NewBootID(), peers: &peers{timeout: cfg.Cluster.ForwardTimeout},
 		storeUp: newStoreUpGauge(a.registry)}
+	a.registerNodeState(a.registry)
 	st, err := a.openStore()
 	if err != nil {
 		return nil, err
@@ -300,6 +302,7 @@ func (a *App) SIPAddr() string {
 // node.drain_timeout (or until ctx ends); then hangs them up (DiCE
 // GENERALERROR) and waits for teardown.
 func (a *App) drainCalls(ctx context.Context) error {
+	a.draining.Store(true)
 	a.sip.SetDraining(true)
 	n := a.calls.Active()
 	a.log.Info("draining calls", "active", n, "drain_timeout", a.cfg.Node.DrainTimeout)

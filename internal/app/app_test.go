@@ -101,6 +101,9 @@ func TestNodeServesOpsAndSeedsStore(t *testing.T) {
 	for _, m := range []string{
 		`callcore_api_requests_total{code="200",method="GET",route="/v1/configuration/numbers"} 1`,
 		`callcore_api_auth_failures_total{reason="bad_signature"} 0`,
+		"callcore_node_ready 1",
+		"callcore_node_draining 0",
+		"callcore_store_up 1",
 		"go_goroutines",
 		"process_cpu_seconds_total",
 	} {
@@ -110,6 +113,8 @@ func TestNodeServesOpsAndSeedsStore(t *testing.T) {
 
 	require.NoError(t, a.Stop(t.Context()))
 	require.NoError(t, a.Stop(t.Context()), "Stop is idempotent")
+	require.Equal(t, 0.0, gaugeValue(t, a, "callcore_node_ready"), "a stopped node is not ready")
+	require.Equal(t, 1.0, gaugeValue(t, a, "callcore_node_draining"), "the stop drained the node")
 	_, err := http.Get(ops + "/healthz")
 	require.Error(t, err, "listeners are closed after Stop")
 }
@@ -129,10 +134,31 @@ func TestNodeOnRedisReportsStoreOutage(t *testing.T) {
 	require.Contains(t, body, "+46701234567")
 
 	// Take Redis away: the node turns not-ready and says why.
+	require.Equal(t, 1.0, gaugeValue(t, a, "callcore_node_ready"))
 	stopRedis(t, addr)
 	code, body = get(t, ops+"/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.True(t, strings.Contains(body, "store unreachable"), body)
+	// The store watcher's verdict (two failed pings a second apart) turns
+	// the gauges the alerts read.
+	require.Eventually(t, func() bool { return gaugeValue(t, a, "callcore_node_ready") == 0 }, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, 0.0, gaugeValue(t, a, "callcore_store_up"))
+	require.Equal(t, 0.0, gaugeValue(t, a, "callcore_node_draining"))
+}
+
+// gaugeValue reads an unlabelled gauge of a's registry.
+func gaugeValue(t *testing.T, a *App, name string) float64 {
+	t.Helper()
+	mfs, err := a.registry.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			require.Len(t, mf.GetMetric(), 1, name)
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // stopRedis shuts the server at addr down the way an outage looks to a node.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -202,6 +203,9 @@ type region struct {
 	boot    string
 
 	storeUp prometheus.Gauge
+	// storeDown: the store watcher found the store unreachable (new calls
+	// refused until it answers again).
+	storeDown atomic.Bool
 }
 
 // startRegion joins the region: finalizes what an earlier incarnation of
@@ -343,6 +347,7 @@ func (a *App) watchStore(log *slog.Logger) {
 			up, downSince = false, time.Now()
 			a.calls.SetStoreDown(true)
 			a.region.storeUp.Set(0)
+			a.region.storeDown.Store(true)
 			log.Error("store unreachable: refusing new calls; running calls go on and are written back later", "err", err)
 		case err == nil && !up:
 			up = true
@@ -351,14 +356,19 @@ func (a *App) watchStore(log *slog.Logger) {
 			}
 			a.calls.SetStoreDown(false)
 			a.region.storeUp.Set(1)
+			a.region.storeDown.Store(false)
 			log.Info("store reachable again: taking new calls", "down_for", time.Since(downSince).Round(time.Millisecond))
 		}
 	}
 }
 
+// newStoreUpGauge returns callcore_store_up, 1 from the start: a node
+// is built only once its store answered (the memory store always does).
 func newStoreUpGauge(reg prometheus.Registerer) prometheus.Gauge {
-	return promauto.With(reg).NewGauge(prometheus.GaugeOpts{Namespace: "callcore", Subsystem: "store", Name: "up",
+	g := promauto.With(reg).NewGauge(prometheus.GaugeOpts{Namespace: "callcore", Subsystem: "store", Name: "up",
 		Help: "1 while the node reaches its store (always 1 for the memory store)."})
+	g.Set(1)
+	return g
 }
 
 // RedisStats is what this node's Redis client has sent and received so

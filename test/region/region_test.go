@@ -382,6 +382,12 @@ func TestDrainBehindKamailio(t *testing.T) {
 	drainStart := time.Now()
 	require.NoError(t, lb.WaitActive(ctx, uriB), "the balancer takes the draining node out")
 	t.Logf("balancer took node A out %v after SIGTERM (it had %v calls)", time.Since(drainStart).Round(time.Millisecond), activeOnA)
+	// What the dashboards and the no-ready-nodes alert read: A is draining
+	// and not ready, B ready.
+	require.Equal(t, 1.0, a.metric(ctx, "callcore_node_draining"), "node A says it drains")
+	require.Equal(t, 0.0, a.metric(ctx, "callcore_node_ready"))
+	require.Equal(t, 1.0, nb.metric(ctx, "callcore_node_ready"), "node B says it is ready")
+	require.Equal(t, 0.0, nb.metric(ctx, "callcore_node_draining"))
 
 	stats, err := run.Wait(ctx)
 	require.NoError(t, err, "no failed call while a node drains\n%s", run.Output())
