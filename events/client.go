@@ -91,6 +91,10 @@ const HeaderEventID = "X-Callcore-Event-Id"
 type Reply struct {
 	// Body is the accepted reply body; nil when accept was nil.
 	Body []byte
+	// Request is the event's JSON body as sent (nil if it could not be
+	// encoded); callers keep it for diagnostics (the per-call timeline)
+	// instead of encoding the event again. Not modified after Deliver.
+	Request []byte
 	// Status is the HTTP status of the last attempt (0 if none arrived).
 	Status int
 	// URL says which URL answered last: TargetPrimary or TargetFallback
@@ -279,6 +283,7 @@ func (c *Client) Deliver(ctx context.Context, t Target, ev Event, accept func(re
 	if err != nil {
 		return fail(&DeliveryError{Kind: kind, Reason: DeliveryInvalidEvent, Primary: fmt.Errorf("marshal event: %w", err)})
 	}
+	rep.Request = body
 	signer, err := c.signer(t.AppKey, t.Secret)
 	if err != nil {
 		c.attemptFailed(ctx, ev, TargetPrimary, 0, result{reason: DeliveryInvalidTarget, err: err})

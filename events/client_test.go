@@ -217,6 +217,7 @@ func TestDeliverSignatureVerifiedByteForByte(t *testing.T) {
 	want, err := json.Marshal(ev)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(c.body), "the exact marshalled bytes are sent")
+	require.Equal(t, string(c.body), string(rep.Request), "the reply carries the body as sent")
 	require.NotContains(t, string(c.body), "\n")
 	require.Equal(t, http.MethodPost, c.method)
 	require.Equal(t, "/sinch/callback/ice", c.path)

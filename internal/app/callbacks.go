@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/callcore/callcore/events"
@@ -50,7 +51,11 @@ func (cb *callbacks) Deliver(ctx context.Context, t call.CallbackTarget, id stri
 		seen = func(b []byte) error { body = b; return accept(b) }
 	}
 	reply, err := cb.c.Deliver(ctx, target, ev, seen)
-	recordDelivery(cb.tl, ev.CallID(), id, ev.Kind(), target, reply, ev, body, err, 0)
+	var request any = json.RawMessage(reply.Request) // as marshalled: valid
+	if reply.Request == nil {
+		request = ev // not encodable: the timeline says why
+	}
+	recordDelivery(cb.tl, ev.CallID(), id, ev.Kind(), target, reply, request, body, err, 0)
 	if err != nil {
 		return nil, err
 	}

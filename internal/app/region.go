@@ -180,7 +180,13 @@ func deliverEntry(client *events.Client, cfg *config.Config, tl *timeline.Record
 		rep, err := client.Deliver(ctx, target, events.Raw{K: kind, Call: e.CallID, Body: e.Body}, nil)
 		if tl != nil {
 			// A copy: the entry's body is the outbox's once this returns.
-			recordDelivery(tl, e.CallID, e.ID, kind, target, rep, append([]byte(nil), e.Body...), nil, err, e.Attempts)
+			// Marshalled by a node, it is JSON unless the stream entry
+			// was damaged: checked, so that a damaged one is kept as text.
+			var body any = append([]byte(nil), e.Body...)
+			if json.Valid(e.Body) {
+				body = json.RawMessage(body.([]byte))
+			}
+			recordDelivery(tl, e.CallID, e.ID, kind, target, rep, body, nil, err, e.Attempts)
 		}
 		var de *events.DeliveryError
 		if errors.As(err, &de) && (de.Reason == events.DeliveryInvalidTarget || de.Reason == events.DeliveryInvalidEvent) {

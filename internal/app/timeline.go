@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/callcore/callcore/events"
@@ -89,6 +90,8 @@ func recordDelivery(rec *timeline.Recorder, callID, id string, kind events.Kind,
 	rec.RecordCallback(callID, timeline.Callback{
 		Event: kind.String(), EventID: id, URL: url, Fallback: fallback, Status: rep.Status,
 		Attempts: rep.Attempts, Latency: rep.Latency, Request: request, Reply: reply, Err: err,
+		// Checked (replies are small): stored as JSON only if it is.
+		ReplyJSON:    err == nil && json.Valid(reply),
 		QueueAttempt: queueAttempt,
 	})
 }

@@ -11,16 +11,28 @@ import (
 	"github.com/callcore/callcore/svaml"
 )
 
-// execute runs a SVAML document: its instructions in order on a task, then
-// exactly one action on the actor. hear selects who hears say/playFiles
-// ("caller", "callee" or "both").
+// execute runs a SVAML document that is not a callback's reply (a
+// callout's, a PATCH's, an inline one): its instructions in order on a
+// task, then exactly one action on the actor. hear selects who hears
+// say/playFiles ("caller", "callee" or "both").
 func (c *Call) execute(ctx context.Context, resp *svaml.Response, kind svaml.Context, hear string) {
+	c.runSVAML(ctx, resp, kind, hear, false)
+}
+
+// executeReply runs a callback's reply, as execute. Its timeline entry
+// names the instructions and the action without the document: the
+// callback's entry holds the reply as it was received.
+func (c *Call) executeReply(ctx context.Context, resp *svaml.Response, kind svaml.Context, hear string) {
+	c.runSVAML(ctx, resp, kind, hear, true)
+}
+
+func (c *Call) runSVAML(ctx context.Context, resp *svaml.Response, kind svaml.Context, hear string, reply bool) {
 	if !c.transition(ctx, InputReply) {
 		return
 	}
 	c.parked = nil
 	c.log.Debug("executing svaml", "context", kind, "instructions", len(resp.Instructions), "action", resp.Action.ActionName())
-	c.tlSVAML(resp, kind, hear)
+	c.tlSVAML(resp, kind, hear, reply)
 	legs := c.hearing(hear)
 	start := time.Now()
 	var firstAudio sync.Once

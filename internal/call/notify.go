@@ -141,7 +141,7 @@ func (c *Call) ask(ctx context.Context, t CallbackTarget, ev events.Event, kind 
 			failed(reason)
 			return
 		}
-		c.execute(ctx, resp, kind, hear)
+		c.executeReply(ctx, resp, kind, hear)
 	})
 }
 

@@ -69,8 +69,10 @@ func (c *Call) tlTransition(from, to State, in Input) {
 	}
 }
 
-// tlSVAML records a document the call executes.
-func (c *Call) tlSVAML(resp *svaml.Response, kind svaml.Context, hear string) {
+// tlSVAML records a document the call executes. A callback's reply
+// (reply) is not stored again: the callback's entry just before holds it
+// as received, and the entry says so ("source").
+func (c *Call) tlSVAML(resp *svaml.Response, kind svaml.Context, hear string, reply bool) {
 	tl := c.tl()
 	if tl == nil {
 		return
@@ -85,7 +87,13 @@ func (c *Call) tlSVAML(resp *svaml.Response, kind svaml.Context, hear string) {
 		summary += strings.Join(names, ", ") + " → "
 	}
 	summary += action
-	data := map[string]any{"context": kind.String(), "action": action, "instructions": names, "document": resp}
+	data := map[string]any{"context": kind.String(), "action": action, "instructions": names}
+	if reply {
+		data["source"] = kind.String() + " callback reply"
+	} else {
+		data["source"] = "api" // a callout, a PATCH, or what a callout implies
+		data["document"] = resp
+	}
 	if hear != "" {
 		data["leg"] = hear
 	}

@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -97,9 +98,8 @@ func TestTimelineOfAMenuCall(t *testing.T) {
 		ice := tl.find("svaml", "svaml (ice): answer → runMenu")
 		assert.Equal(t, "ice", ice["context"])
 		assert.Equal(t, []string{"answer"}, ice["instructions"])
-		doc, err := json.Marshal(ice["document"])
-		require.NoError(t, err)
-		assert.Contains(t, string(doc), `"name":"runMenu"`)
+		assert.Equal(t, "ice callback reply", ice["source"])
+		assert.NotContains(t, ice, "document", "a callback's reply is in the callback's entry, not stored twice")
 		assert.Equal(t, map[string]any{"digit": "1", "menu": "main", "duringPrompt": false}, tl.find("media", "digit 1 received"))
 		assert.Equal(t, map[string]any{"kind": "tts", "leg": "caller", "prompt": "Press 1"},
 			tl.find("media", "prompt started: tts to the caller"))
@@ -129,11 +129,7 @@ func TestTimelineErrors(t *testing.T) {
 // A parked call's looping hold prompt is one entry pair, not one per round.
 func TestTimelineParkHoldPromptOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t)
-		tl := &fakeTimeline{}
-		e.m.deps.Timeline = tl
-		e.backend.on(events.KindICE, `{"action":{"name":"park","holdPrompt":"#tts[Hold on]","maxDuration":60}}`)
-		e.inbound("+46701234567")
+		e, tl := parkedWithTimeline(t, 60)
 		e.final("call-1")
 		require.Greater(t, len(e.media.plays()), 3, "the hold prompt looped")
 		n := 0
@@ -205,4 +201,38 @@ func TestTimelineOfATakenOverCall(t *testing.T) {
 		assert.Equal(t, []string{"error: call ended by node node-a: node node-x is gone"}, tl.lines())
 		assert.Equal(t, []string{"x"}, tl.ended)
 	})
+}
+
+// SVAML that comes with a request (here a PATCH) is stored in its entry:
+// nothing else in the timeline holds it.
+func TestTimelineKeepsRequestSVAML(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, tl := parkedWithTimeline(t, 600)
+		synctest.Wait()
+		time.Sleep(time.Second)
+		require.NoError(t, e.m.Update(context.Background(), "call-1", "", []byte(`{"instructions":[{"name":"say","text":"Bye"}],"action":{"name":"hangup"}}`)))
+		e.final("call-1")
+
+		ice := tl.find("svaml", "svaml (ice): park")
+		require.NotNil(t, ice)
+		assert.Equal(t, "ice callback reply", ice["source"])
+		assert.NotContains(t, ice, "document")
+		patch := tl.find("svaml", "svaml (patch): say → hangup")
+		require.NotNil(t, patch, "%q", tl.lines())
+		assert.Equal(t, "api", patch["source"])
+		doc, err := json.Marshal(patch["document"])
+		require.NoError(t, err)
+		assert.Contains(t, string(doc), `"text":"Bye"`)
+	})
+}
+
+// parkedWithTimeline starts an inbound call whose ICE reply parks it
+// with a looping "Hold on" for maxDuration seconds, its timeline recorded.
+func parkedWithTimeline(t *testing.T, maxDuration int) (*env, *fakeTimeline) {
+	e := newEnv(t)
+	tl := &fakeTimeline{}
+	e.m.deps.Timeline = tl
+	e.backend.on(events.KindICE, `{"action":{"name":"park","holdPrompt":"#tts[Hold on]","maxDuration":`+strconv.Itoa(maxDuration)+`}}`)
+	e.inbound("+46701234567")
+	return e, tl
 }

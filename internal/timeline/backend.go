@@ -11,6 +11,8 @@ type Backend interface {
 	// Append adds each batch's entries to its call's list, in order, under
 	// the Limits the backend was created with, and reports what was kept.
 	// A failed batch counts as Failed in the result; the error says why.
+	// The entries' bytes are the caller's again once Append returns (it
+	// reuses them): a backend that keeps them copies them.
 	Append(ctx context.Context, batches []Batch) (AppendResult, error)
 	// Read returns a call's stored entries in the order they were
 	// appended; none (and no error) for an unknown or expired call.

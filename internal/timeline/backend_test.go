@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -210,4 +211,33 @@ func TestMemoryMaxCalls(t *testing.T) {
 	assert.Empty(t, got, "c2 was the oldest")
 	got, _ = m.Read(ctx, "c3")
 	assert.Len(t, got, 1)
+}
+
+// And beyond MaxBytes of entries, the oldest lists go too; what is kept
+// reads back whole.
+func TestMemoryMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory(testLimits, nil)
+	m.MaxBytes = 100
+	big := bytes.Repeat([]byte("x"), 30)
+	for i := range 4 {
+		_, err := m.Append(ctx, []Batch{{CallID: fmt.Sprint("c", i), Entries: [][]byte{big, []byte(fmt.Sprint("e", i))}}})
+		require.NoError(t, err)
+	}
+	for i, want := range []int{0, 0, 2, 2} {
+		got, _ := m.Read(ctx, fmt.Sprint("c", i))
+		assert.Len(t, got, want, "c%d", i)
+	}
+	got, _ := m.Read(ctx, "c3")
+	assert.Equal(t, []string{string(big), "e3"}, strs(got))
+	m.mu.Lock()
+	assert.LessOrEqual(t, m.bytes, int64(100))
+	m.mu.Unlock()
+	// One list larger than the bound is kept: it is the newest.
+	_, err := m.Append(ctx, []Batch{{CallID: "huge", Entries: [][]byte{bytes.Repeat([]byte("y"), 300)}}})
+	require.NoError(t, err)
+	got, _ = m.Read(ctx, "huge")
+	assert.Len(t, got, 1)
+	got, _ = m.Read(ctx, "c3")
+	assert.Empty(t, got)
 }

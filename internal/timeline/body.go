@@ -1,6 +1,9 @@
 package timeline
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+)
 
 // maxJSONDepth bounds the nesting the rewriter follows; deeper input is
 // copied as text.
@@ -40,10 +43,13 @@ type jsonRewriter struct {
 	bad   bool // malformed input at i
 }
 
-// redactJSON rewrites in (see jsonRewriter) into at most about limit
-// bytes; complete reports whether all of in was rewritten.
-func redactJSON(in []byte, limit int, r *redactor) (out []byte, complete bool) {
-	w := &jsonRewriter{in: in, limit: limit, r: r, out: make([]byte, 0, min(len(in), limit)+16)}
+// redactJSON appends in rewritten (see jsonRewriter) to dst, at most
+// about limit bytes; complete reports whether all of in was rewritten.
+func redactJSON(dst, in []byte, limit int, r *redactor) (out []byte, complete bool) {
+	if dst == nil {
+		dst = make([]byte, 0, min(len(in), limit)+16)
+	}
+	w := jsonRewriter{in: in, limit: len(dst) + min(limit, math.MaxInt-len(dst)), r: r, out: dst}
 	w.ws()
 	if w.value(arrPlain, ctxPlain, arrPlain) {
 		w.ws()
@@ -235,7 +241,14 @@ func (w *jsonRewriter) str(c valueCtx) bool {
 		w.bad = true
 		return false
 	}
-	raw := string(w.in[w.i+1 : end])
+	seg := w.in[w.i+1 : end]
+	if c == ctxPlain && (w.r.revealNumbers || bytes.IndexByte(seg, '+') < 0) {
+		// Nothing to mask: copied as it is.
+		w.out = append(w.out, w.in[w.i:end+1]...)
+		w.i = end + 1
+		return w.more()
+	}
+	raw := string(seg)
 	switch {
 	case c == ctxCookie:
 		raw = cookieMask

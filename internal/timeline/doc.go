@@ -18,8 +18,11 @@
 // (NewRedis, a list per call under "<prefix>:tl:{<call id>}", one Lua
 // script per call and flush appending, capping and expiring it atomically)
 // or memory (NewMemory, for a node with the memory store, which also holds
-// at most MaxCalls timelines and drops the oldest first). Both keep the
-// same rules:
+// at most MaxCalls timelines and MaxBytes of entries, dropping the oldest
+// first). An entry is stored as compact JSON; a body known to be valid
+// JSON and kept whole (an event as sent, an accepted reply) is embedded as
+// JSON rather than as an escaped string, and read back as its text. Both
+// backends keep the same rules:
 //
 //   - A call keeps at most MaxEntries entries: the first MaxEntries-1, then
 //     a marker entry (kind error, data {"truncated": true}); later entries

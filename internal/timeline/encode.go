@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // encoder writes entries in their stored form, redacting as it goes: one
@@ -19,6 +20,8 @@ type encoder struct {
 	// repl are the number values of the entry's top-level data and their
 	// masked form, for the summary.
 	repl []string
+	// scratch holds a body while it is redacted, before it is quoted.
+	scratch []byte
 }
 
 // maxEncodeDepth bounds nested data; deeper values are written as null.
@@ -79,7 +82,17 @@ func (e *encoder) appendValue(b []byte, key string, v any, depth int, top bool) 
 			if v == nil {
 				return append(b, "null"...)
 			}
-			return appendString(b, e.r.body(v).(string))
+			// Known-valid JSON, whole, is stored as JSON (decode turns it
+			// back into the string the API shows): no escaping, and
+			// smaller. Anything else is quoted from the scratch buffer.
+			start := len(b)
+			var isJSON bool
+			b, isJSON = e.r.appendBody(b, v)
+			if isJSON {
+				return b
+			}
+			e.scratch = append(e.scratch[:0], b[start:]...)
+			return appendString(b[:start], unsafe.String(unsafe.SliceData(e.scratch), len(e.scratch)))
 		case key == "cookies" && !e.r.revealCookies:
 			return e.appendCookies(b, v, depth)
 		case key == "url" || key == "fallbackUrl":
@@ -159,7 +172,7 @@ func (e *encoder) appendValue(b []byte, key string, v any, depth int, top bool) 
 	if e.raw {
 		return append(b, raw...)
 	}
-	out, complete := redactJSON(raw, math.MaxInt, e.r)
+	out, complete := redactJSON(nil, raw, math.MaxInt, e.r)
 	if !complete || !json.Valid(out) {
 		return appendString(b, string(out))
 	}

@@ -73,12 +73,16 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 
 // stored is the compact form of an entry in a Backend: short keys, the
 // time in Unix microseconds (see encoder).
+//
+// A body (request, reply, document) is a JSON string, or, when it was
+// valid JSON and kept whole, the JSON object or array itself (decode
+// turns it back into its text).
 type stored struct {
-	T int64          `json:"t"`
-	N string         `json:"n"`
-	K string         `json:"k"`
-	S string         `json:"s"`
-	D map[string]any `json:"d,omitempty"`
+	T int64                      `json:"t"`
+	N string                     `json:"n"`
+	K string                     `json:"k"`
+	S string                     `json:"s"`
+	D map[string]json.RawMessage `json:"d,omitempty"`
 }
 
 // encode renders an entry in its stored form as it is (no redaction).
@@ -95,7 +99,6 @@ var errNoTime = errors.New("timeline: stored entry has no time")
 // json.Number, so that integers render as they were written.
 func decode(b []byte) (Entry, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var s stored
 	if err := dec.Decode(&s); err != nil {
 		return Entry{}, fmt.Errorf("timeline: malformed stored entry: %w", err)
@@ -106,10 +109,21 @@ func decode(b []byte) (Entry, error) {
 	if s.T <= 0 {
 		return Entry{}, errNoTime
 	}
-	if s.D == nil {
-		s.D = map[string]any{}
+	data := make(map[string]any, len(s.D))
+	for k, raw := range s.D {
+		if isBodyKey(k) && len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
+			data[k] = string(raw)
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return Entry{}, fmt.Errorf("timeline: malformed stored entry: %s: %w", k, err)
+		}
+		data[k] = v
 	}
-	return Entry{T: time.UnixMicro(s.T), Node: s.N, Kind: s.K, Summary: s.S, Data: s.D}, nil
+	return Entry{T: time.UnixMicro(s.T), Node: s.N, Kind: s.K, Summary: s.S, Data: data}, nil
 }
 
 // marker is the stored entry that ends a truncated timeline; nodeJSON is

@@ -38,6 +38,24 @@ func FuzzRedactBody(f *testing.F) {
 		if !truncated && json.Valid(in) && !json.Valid([]byte(body)) {
 			t.Fatalf("valid JSON in, invalid out:\n in %s\nout %s", in, body)
 		}
+		// Appended after other bytes (the encoder's buffers), the same.
+		got, whole := r.appendRedactedBody([]byte("prefix"), in)
+		if string(got) != "prefix"+out {
+			t.Fatalf("appended after a prefix:\n%q\nwant\n%q", got, "prefix"+out)
+		}
+		if !whole && !truncated {
+			t.Fatalf("cut without a note: %q", out)
+		}
+		// Known-valid JSON kept whole is stored as JSON: it must be.
+		if json.Valid(in) {
+			emb, isJSON := r.appendBody([]byte(`{"request":`), json.RawMessage(in))
+			if isJSON && !json.Valid(append(emb, '}')) {
+				t.Fatalf("embedded body is not JSON: %s", emb)
+			}
+			if isJSON && string(emb[len(`{"request":`):]) != out {
+				t.Fatalf("embedded %q, text %q", emb, out)
+			}
+		}
 	})
 }
 

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"time"
 )
@@ -9,30 +10,76 @@ import (
 // sweepEvery is how often Memory drops expired lists (on an Append).
 const sweepEvery = time.Minute
 
-// DefaultMemoryCalls is how many calls' timelines a Memory backend holds
-// at most (a say-and-hangup call takes about 5 KB).
-const DefaultMemoryCalls = 50000
+// Bounds of a Memory backend: how many calls' timelines it holds at most,
+// and how many bytes of entries (a say-and-hangup call takes about 4 KB).
+const (
+	DefaultMemoryCalls = 50000
+	DefaultMemoryBytes = 64 << 20
+)
 
 // Memory is the Backend of a node with the memory store: the Redis
 // backend's rules (Limits) on lists held in the process. It also bounds
-// the process's memory: beyond MaxCalls lists, the oldest are dropped
-// before they expire.
+// the process's memory: beyond MaxCalls lists or MaxBytes of entries,
+// the oldest lists are dropped before they expire. A list is a few byte
+// slices (one per flush, each entry prefixed by its length), so that the
+// garbage collector has a few objects to look at per call, not one per
+// entry, and nothing is copied twice.
 type Memory struct {
 	limits Limits
 	now    func() time.Time
-	// MaxCalls caps the lists held (DefaultMemoryCalls); set it before
-	// the first Append.
+	// MaxCalls caps the lists held (DefaultMemoryCalls), MaxBytes their
+	// entries' bytes (DefaultMemoryBytes); set them before the first
+	// Append.
 	MaxCalls int
+	MaxBytes int64
 
 	mu        sync.Mutex
 	lists     map[string]*memList
 	order     []string // call ids in the order their lists were created
+	bytes     int64    // size of every list
 	lastSweep time.Time
 }
 
 type memList struct {
-	entries [][]byte
+	// chunks hold the entries, each prefixed by its length as a uvarint;
+	// one chunk per Append, allocated at its size.
+	chunks  [][]byte
+	n       int // entries
+	size    int // bytes in chunks
 	expires time.Time
+}
+
+// add appends the entries of one Append to l (each counted by the
+// caller's rules: keep says which ones).
+func (l *memList) add(entries [][]byte) {
+	need := 0
+	for _, e := range entries {
+		need += binary.MaxVarintLen32 + len(e)
+	}
+	c := make([]byte, 0, need)
+	for _, e := range entries {
+		c = binary.AppendUvarint(c, uint64(len(e)))
+		c = append(c, e...)
+	}
+	l.chunks = append(l.chunks, c)
+	l.n += len(entries)
+	l.size += len(c)
+}
+
+// split returns l's entries, each a copy.
+func (l *memList) split() [][]byte {
+	out := make([][]byte, 0, l.n)
+	for _, data := range l.chunks {
+		for len(data) > 0 {
+			n, k := binary.Uvarint(data)
+			if k <= 0 || uint64(len(data)-k) < n {
+				break // cannot happen: chunks are only written by add
+			}
+			out = append(out, append([]byte(nil), data[k:k+int(n)]...))
+			data = data[k+int(n):]
+		}
+	}
+	return out
 }
 
 var _ Backend = (*Memory)(nil)
@@ -43,7 +90,8 @@ func NewMemory(l Limits, now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{limits: l.withDefaults(), now: now, MaxCalls: DefaultMemoryCalls, lists: map[string]*memList{}, lastSweep: now()}
+	return &Memory{limits: l.withDefaults(), now: now, MaxCalls: DefaultMemoryCalls, MaxBytes: DefaultMemoryBytes,
+		lists: map[string]*memList{}, lastSweep: now()}
 }
 
 // Append implements Backend.
@@ -55,7 +103,7 @@ func (m *Memory) Append(_ context.Context, batches []Batch) (AppendResult, error
 	if now.Sub(m.lastSweep) >= sweepEvery {
 		for id, l := range m.lists {
 			if !now.Before(l.expires) {
-				delete(m.lists, id)
+				m.drop(id, l)
 			}
 		}
 		m.compact()
@@ -64,7 +112,8 @@ func (m *Memory) Append(_ context.Context, batches []Batch) (AppendResult, error
 	for _, b := range batches {
 		l := m.lists[b.CallID]
 		if l != nil && !now.Before(l.expires) {
-			l = nil // expired
+			m.drop(b.CallID, l) // expired
+			l = nil
 		}
 		if l == nil {
 			if len(b.Entries) == 0 {
@@ -73,22 +122,26 @@ func (m *Memory) Append(_ context.Context, batches []Batch) (AppendResult, error
 			l = &memList{}
 			m.lists[b.CallID] = l
 			m.order = append(m.order, b.CallID)
-			m.evict()
 		}
+		kept := make([][]byte, 0, len(b.Entries))
 		for _, e := range b.Entries {
-			switch n := len(l.entries); {
+			switch n := l.n + len(kept); {
 			case n < m.limits.MaxEntries-1:
-				// A copy: e may share its array with a whole flush.
-				l.entries = append(l.entries, append([]byte(nil), e...))
+				kept = append(kept, e)
 				res.Written++
 				res.Bytes += int64(len(e))
 			case n == m.limits.MaxEntries-1:
-				l.entries = append(l.entries, b.Marker)
+				kept = append(kept, b.Marker)
 				res.Bytes += int64(len(b.Marker))
 				res.Truncated++
 			default:
 				res.Truncated++
 			}
+		}
+		if len(kept) > 0 {
+			before := l.size
+			l.add(kept)
+			m.bytes += int64(l.size - before)
 		}
 		switch left := l.expires.Sub(now); {
 		case b.Ended:
@@ -97,21 +150,35 @@ func (m *Memory) Append(_ context.Context, batches []Batch) (AppendResult, error
 			l.expires = now.Add(m.limits.LiveTTL)
 		}
 	}
+	m.evict()
 	return res, nil
 }
 
-// evict drops the oldest lists while there are more than MaxCalls.
+// drop forgets the list of id.
+func (m *Memory) drop(id string, l *memList) {
+	delete(m.lists, id)
+	m.bytes -= int64(l.size)
+}
+
+// evict drops the oldest lists while there are more than MaxCalls, or
+// more than MaxBytes of entries (the newest list is kept whatever its
+// size).
 func (m *Memory) evict() {
-	max := m.MaxCalls
-	if max <= 0 {
-		max = DefaultMemoryCalls
+	maxCalls, maxBytes := m.MaxCalls, m.MaxBytes
+	if maxCalls <= 0 {
+		maxCalls = DefaultMemoryCalls
 	}
-	for len(m.lists) > max && len(m.order) > 0 {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMemoryBytes
+	}
+	for (len(m.lists) > maxCalls || m.bytes > maxBytes) && len(m.order) > 1 {
 		id := m.order[0]
 		m.order = m.order[1:]
-		delete(m.lists, id)
+		if l, ok := m.lists[id]; ok {
+			m.drop(id, l)
+		}
 	}
-	if cap(m.order) > 2*max+1024 {
+	if cap(m.order) > 2*maxCalls+1024 {
 		m.compact()
 	}
 }
@@ -138,7 +205,7 @@ func (m *Memory) Read(_ context.Context, callID string) ([][]byte, error) {
 	if l == nil || !now.Before(l.expires) {
 		return nil, nil
 	}
-	return append([][]byte(nil), l.entries...), nil
+	return l.split(), nil
 }
 
 // TTL returns how long a call's list has left (0 if there is none); for

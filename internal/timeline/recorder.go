@@ -72,6 +72,9 @@ type Recorder struct {
 	flushMu  sync.Mutex
 	lastWarn time.Time // under flushMu
 	enc      encoder   // under flushMu
+	// flushBuf is the encoding buffer of the last flush, reused: the
+	// backends do not keep the entries' bytes past Append. Under flushMu.
+	flushBuf []byte
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -122,7 +125,9 @@ func New(b Backend, o Options) *Recorder {
 // is redacted when flushed, by key:
 //   - request, reply, document: a body (string, []byte, json.RawMessage or
 //     a value encoding/json marshals), redacted as JSON and truncated to
-//     Options.MaxBody bytes;
+//     Options.MaxBody bytes; a json.RawMessage (taken as valid JSON) or a
+//     marshalled value kept whole is stored as JSON rather than as a
+//     string, and read back as its text;
 //   - from, to, cli, number, endpoint, rdnis: a phone number (or a
 //     username, or a SIP URI whose user part may be a number), masked;
 //   - cookies: a cookie jar (map of key to value, or a list of {key,
@@ -190,10 +195,14 @@ type Callback struct {
 	Attempts int
 	// Latency is how long the delivery took.
 	Latency time.Duration
-	// Request is the event as sent (any body Record takes).
+	// Request is the event as sent (any body Record takes; a
+	// json.RawMessage is taken as valid JSON and stored as such).
 	Request any
 	// Reply is the reply body, nil if it was not read.
 	Reply []byte
+	// ReplyJSON says Reply is valid JSON (the reply was accepted), so
+	// that it is stored as JSON, not as an escaped string.
+	ReplyJSON bool
 	// Err is why the delivery failed; nil on success.
 	Err error
 	// QueueAttempt is the outbox's attempt number for a queued event
@@ -235,7 +244,10 @@ func (r *Recorder) RecordCallback(callID string, cb Callback) {
 		"status": cb.Status, "attempts": cb.Attempts, "latencyMs": cb.Latency.Milliseconds(),
 		"signature": "application", "request": cb.Request,
 	}
-	if cb.Reply != nil {
+	switch {
+	case cb.Reply != nil && cb.ReplyJSON:
+		data["reply"] = json.RawMessage(cb.Reply)
+	case cb.Reply != nil:
 		data["reply"] = cb.Reply
 	}
 	if cb.QueueAttempt > 0 {
@@ -307,7 +319,12 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	idx := make(map[string]int, 16)
 	// Every entry is encoded into one buffer; ends[i] is where entry i
 	// ends, owner[i] its batch.
-	buf := make([]byte, 0, 512*len(items))
+	buf := r.flushBuf[:0]
+	defer func() {
+		if cap(buf) <= maxKeptFlushBuf {
+			r.flushBuf = buf[:0]
+		}
+	}()
 	ends := make([]int, 0, len(items))
 	owner := make([]int, 0, len(items))
 	for _, it := range items {
@@ -349,6 +366,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 	return err
 }
+
+// maxKeptFlushBuf bounds the encoding buffer kept between flushes.
+const maxKeptFlushBuf = 4 << 20
 
 // reclaim keeps a flushed buffer's array for the next one.
 func (r *Recorder) reclaim(items []item) {

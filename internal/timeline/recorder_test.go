@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +188,44 @@ func TestRecordCallback(t *testing.T) {
 	assert.Equal(t, "pie callback failed: status 500 Internal Server Error", got[2].Summary)
 }
 
+// Bodies known to be JSON are stored as JSON (no escaping, smaller) and
+// read back as the same text a string body gives; an invalid reply, a
+// cut one, or plain bytes stay strings.
+func TestJSONBodiesStoredAsJSON(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory(Limits{}, nil)
+	r, _ := manual(t, m, "n", Options{MaxBody: 200})
+	req := `{"event":"ice","cli":"+46708000012","cookies":[{"key":"pin","value":"4711"}]}`
+	reply := `{"instructions":[{"name":"setCookie","key":"k","value":"v"}],"action":{"name":"hangup"}}`
+	r.RecordCallback("json", Callback{Event: "ice", Status: 200, Attempts: 1, Request: json.RawMessage(req), Reply: []byte(reply), ReplyJSON: true})
+	r.RecordCallback("text", Callback{Event: "ice", Status: 200, Attempts: 1, Request: []byte(req), Reply: []byte(reply)})
+	long := `{"text":"` + strings.Repeat("x", 300) + `"}`
+	r.RecordCallback("cut", Callback{Event: "ice", Status: 200, Attempts: 1, Request: json.RawMessage(long), Reply: []byte(`{"bad":}`), ReplyJSON: false})
+	require.NoError(t, r.Flush(ctx))
+
+	raw, err := m.Read(ctx, "json")
+	require.NoError(t, err)
+	require.Len(t, raw, 1)
+	assert.Contains(t, string(raw[0]), `"request":{"event":"ice","cli":"+467******12","cookies":[{"key":"pin","value":"***"}]}`)
+	assert.Contains(t, string(raw[0]), `"reply":{"instructions":`)
+	rawText, _ := m.Read(ctx, "text")
+	assert.Contains(t, string(rawText[0]), `"request":"{\"event\"`)
+	assert.Less(t, len(raw[0]), len(rawText[0]), "smaller stored as JSON")
+
+	asJSON, err := r.Read(ctx, "json")
+	require.NoError(t, err)
+	asText, err := r.Read(ctx, "text")
+	require.NoError(t, err)
+	assert.Equal(t, asText[0].Data["request"], asJSON[0].Data["request"], "read back as the same text")
+	assert.Equal(t, asText[0].Data["reply"], asJSON[0].Data["reply"])
+	assert.Equal(t, `{"event":"ice","cli":"+467******12","cookies":[{"key":"pin","value":"***"}]}`, asJSON[0].Data["request"])
+
+	cut, err := r.Read(ctx, "cut")
+	require.NoError(t, err)
+	assert.Contains(t, cut[0].Data["request"], "…[truncated, ")
+	assert.Equal(t, `{"bad":}`, cut[0].Data["reply"])
+}
+
 func TestNilRecorder(t *testing.T) {
 	var r *Recorder
 	r.Record("c", KindSIP, "x", nil)
@@ -282,10 +321,10 @@ func benchCall(r *Recorder, id string, ice, iceReply, dice []byte) {
 		"cli": "+46708880000", "destination": map[string]any{"type": "did", "endpoint": "+46701234567"}})
 	state("initiated", "awaiting_ice")
 	r.RecordCallback(id, Callback{Event: "ice", EventID: id + ":ice", URL: "http://127.0.0.1:9000/cb", Status: 200, Attempts: 1,
-		Latency: time.Millisecond, Request: ice, Reply: iceReply})
+		Latency: time.Millisecond, Request: json.RawMessage(ice), Reply: iceReply, ReplyJSON: true})
 	state("awaiting_ice", "executing")
 	r.Record(id, KindSVAML, "svaml (ice): answer, say → hangup", map[string]any{"context": "ice", "action": "hangup",
-		"instructions": []string{"answer", "say"}, "document": iceReply})
+		"instructions": []string{"answer", "say"}, "source": "ice callback reply"})
 	sip("sent 200 OK to INVITE (sdp: audio PCMU,telephone-event sendrecv)")
 	sip("received ACK")
 	r.Record(id, KindMedia, "prompt started: tts to the caller", map[string]any{"kind": "tts", "leg": "caller", "prompt": "Hello"})
@@ -296,7 +335,7 @@ func benchCall(r *Recorder, id string, ice, iceReply, dice []byte) {
 	state("ending", "ended")
 	r.End(id)
 	r.RecordCallback(id, Callback{Event: "dice", EventID: id + ":dice", URL: "http://127.0.0.1:9000/cb", Status: 200, Attempts: 1,
-		Latency: time.Millisecond, Request: dice, QueueAttempt: 1})
+		Latency: time.Millisecond, Request: json.RawMessage(dice), QueueAttempt: 1})
 }
 
 // BenchmarkRecordFlushCall is the timeline's CPU cost of one call (its 16

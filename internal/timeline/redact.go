@@ -1,11 +1,13 @@
 package timeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // isNumberKey reports a data key that holds a phone number, a username or
@@ -157,53 +159,80 @@ func (r *redactor) url(s string) string {
 
 // body renders a body (string, []byte, json.RawMessage or any value
 // encoding/json can marshal) as redacted text of at most maxBody bytes
-// plus a note of the full size.
+// plus a note of the full size; nil for nil.
 func (r *redactor) body(v any) any {
-	var raw []byte
-	switch v := v.(type) {
-	case nil:
+	if v == nil {
 		return nil
+	}
+	out, _ := r.appendBody(nil, v)
+	return string(out)
+}
+
+// appendBody appends what body renders of v (not nil) to dst. isJSON is
+// true when what it appended is a JSON object or array, whole: v was
+// known to be valid JSON (a json.RawMessage, or a value it marshalled),
+// nothing was cut, no space around it.
+func (r *redactor) appendBody(dst []byte, v any) (out []byte, isJSON bool) {
+	var raw []byte
+	valid := false
+	switch v := v.(type) {
 	case string:
-		raw = []byte(v)
+		// Read only: a view, not a copy.
+		raw = unsafe.Slice(unsafe.StringData(v), len(v))
 	case []byte:
 		raw = v
 	case json.RawMessage:
-		raw = v
+		raw, valid = v, true
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
-			return "(not encodable: " + err.Error() + ")"
+			return append(dst, "(not encodable: "+err.Error()+")"...), false
 		}
-		raw = b
+		raw, valid = b, true
 	}
-	return r.redactBody(raw)
+	start := len(dst)
+	dst, whole := r.appendRedactedBody(dst, raw)
+	body := dst[start:]
+	return dst, valid && whole && len(body) >= 2 &&
+		(body[0] == '{' && body[len(body)-1] == '}' || body[0] == '[' && body[len(body)-1] == ']')
 }
 
-// redactBody redacts a JSON body (or masks numbers in any other text) and
-// truncates the result to maxBody bytes at a character boundary, noting
-// the full size.
+// redactBody is appendRedactedBody as a string.
 func (r *redactor) redactBody(raw []byte) string {
+	out, _ := r.appendRedactedBody(nil, raw)
+	return string(out)
+}
+
+// appendRedactedBody appends a JSON body redacted (or any other text with
+// its numbers masked) to dst, truncated to maxBody bytes at a character
+// boundary with a note of the full size; whole reports that nothing was
+// cut.
+func (r *redactor) appendRedactedBody(dst, raw []byte) (out []byte, whole bool) {
 	limit := r.maxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	var out []byte
+	start := len(dst)
 	complete := false
-	trimmed := strings.TrimLeft(string(raw[:min(len(raw), 64)]), " \t\r\n")
-	if trimmed != "" && (trimmed[0] == '{' || trimmed[0] == '[') && !(r.revealNumbers && r.revealCookies) {
-		out, complete = redactJSON(raw, limit+1, r)
+	trimmed := bytes.TrimLeft(raw[:min(len(raw), 64)], " \t\r\n")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && !(r.revealNumbers && r.revealCookies) {
+		dst, complete = redactJSON(dst, raw, limit+1, r)
 	} else {
 		// A little beyond the limit, so that a number across it is
 		// masked whole.
 		end := min(len(raw), limit+16)
-		out, complete = []byte(r.text(string(raw[:end]))), end == len(raw)
+		dst, complete = append(dst, r.text(string(raw[:end]))...), end == len(raw)
 	}
-	if complete && len(out) <= limit {
-		return string(out)
+	body := dst[start:]
+	if complete && len(body) <= limit {
+		return dst, true
 	}
-	cut := min(limit, len(out))
-	for cut < len(out) && cut > 0 && !utf8.RuneStart(out[cut]) {
+	cut := min(limit, len(body))
+	for cut < len(body) && cut > 0 && !utf8.RuneStart(body[cut]) {
 		cut--
 	}
-	return string(out[:cut]) + "…[truncated, " + strconv.Itoa(len(raw)) + " bytes]"
+	dst = dst[:start+cut]
+	dst = append(dst, "…[truncated, "...)
+	dst = strconv.AppendInt(dst, int64(len(raw)), 10)
+	return append(dst, " bytes]"...), false
 }

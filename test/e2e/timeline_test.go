@@ -176,7 +176,9 @@ func TestTimelineOfACall(t *testing.T) {
 	svamlEntry := got[6]
 	assert.Equal(t, []any{"answer", "setCookie", "say"}, svamlEntry.Data["instructions"])
 	assert.Equal(t, "runMenu", svamlEntry.Data["action"])
-	assert.Contains(t, svamlEntry.Data["document"], `"name":"setCookie","key":"pin","value":"***"`)
+	assert.Equal(t, "ice callback reply", svamlEntry.Data["source"])
+	assert.NotContains(t, svamlEntry.Data, "document", "the reply is stored once, in the callback's entry")
+	assert.Contains(t, iceEntry.Data["reply"], `"name":"setCookie","key":"pin","value":"***"`)
 	assert.Equal(t, "1", got[12].Data["digit"])
 	assert.Contains(t, got[14].Data["request"], `"value":"***"`, "cookie values masked in the PIE")
 	dice, _ := inOrder(entries, []step{{"callback", "dice callback: HTTP 200 in "}})

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,15 +54,23 @@ apps:
 	if err := a.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
+	n = a
+	var once sync.Once
 	stop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			tb.Logf("node %s: stop: %v", id, err)
-		}
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := a.Stop(ctx); err != nil {
+				tb.Logf("node %s: stop: %v", id, err)
+			}
+			// Not held by the cleanup until the benchmark ends: a
+			// stopped node's calls and timelines would weigh on the
+			// garbage collector of every later step.
+			a = nil
+		})
 	}
 	tb.Cleanup(stop)
-	return a, stop
+	return n, stop
 }
 
 // progress prints a line of a long benchmark as it happens (b.Logf
@@ -103,20 +114,41 @@ func onOff(on bool) string {
 // so that ports are not the limit), timeline off and on:
 //
 //   - the highest rate without a failed call and with the run ending at
-//     most 1.5 s after its last call started (steps of 100 calls/s from
+//     most 1.5 s after its last call started (steps of 50 calls/s from
 //     800, 5 s each, a failed step tried once more), off and on
-//     alternating at each step, in two passes; and their ratio;
+//     alternating at each step, in three passes; and their ratio;
 //   - the process CPU time per call (the node and the test's backend, not
-//     sipp) at 600 calls/s, the median of four alternating runs of each.
+//     sipp) at 600 calls/s in pairs of runs, off and on in alternating
+//     order: the median of the pairs' ratios (this machine's CPU per call
+//     drifts by ±15 % between runs a minute apart, so only pairs are
+//     compared).
 //
-// Target: the timeline costs under 10 % of the rate.
+// CALLCORE_TIMELINE_PASSES and CALLCORE_TIMELINE_PAIRS change the number
+// of passes (3) and pairs (8); CALLCORE_TIMELINE_REDIS=1 runs the node on
+// a redis-server (started once, flushed before each step; its CPU is not
+// counted). Target: the timeline costs under 10 % of the rate.
 func BenchmarkTimelineCost(b *testing.B) {
 	requireSipp(b)
+	passes, pairs := envInt("CALLCORE_TIMELINE_PASSES", 3), envInt("CALLCORE_TIMELINE_PAIRS", 8)
+	cb := backend(b)
+	redisURL := ""
+	var flush func()
+	if os.Getenv("CALLCORE_TIMELINE_REDIS") == "1" {
+		addr := redisserver.Start(b)
+		redisURL = "redis://" + addr
+		client := redis.NewClient(&redis.Options{Addr: addr})
+		b.Cleanup(func() { _ = client.Close() })
+		flush = func() { _ = client.FlushAll(context.Background()).Err() }
+	}
 	for b.Loop() {
 		step := func(on bool, rate, calls int) (ok bool, cpu time.Duration) {
+			if flush != nil {
+				flush()
+			}
 			reg := prometheus.NewRegistry()
-			n, stop := startTimelineNode(b, reg, backend(b).URL, "", "tl"+onOff(on), 20000, on)
+			n, stop := startTimelineNode(b, reg, cb.URL, redisURL, "tl"+onOff(on), 20000, on)
 			defer stop()
+			runtime.GC() // what the last step left is not this one's cost
 			before := cpuNow()
 			nfail, took := sipp(b, "testdata/uac_say.xml", n.SIPAddr(), sayDID, rate, calls, 8000)
 			// The last flush of the timeline is part of its cost.
@@ -128,13 +160,12 @@ func BenchmarkTimelineCost(b *testing.B) {
 				counterSum(reg, "callcore_timeline_entries_written_total"), counterSum(reg, "callcore_timeline_entries_dropped_total"))
 			return nfail == 0 && !late, cpu
 		}
-		const passes = 2
 		total := map[bool]int{}
 		for pass := range passes {
 			best := map[bool]int{}
 			failed := map[bool]bool{}
-			order := []bool{pass == 1, pass == 0}
-			for rate := 800; rate <= 2500 && !(failed[false] && failed[true]); rate += 100 {
+			order := []bool{pass%2 == 1, pass%2 == 0}
+			for rate := 800; rate <= 2500 && !(failed[false] && failed[true]); rate += 50 {
 				for _, on := range order {
 					if failed[on] {
 						continue
@@ -153,29 +184,51 @@ func BenchmarkTimelineCost(b *testing.B) {
 			total[false] += best[false]
 			total[true] += best[true]
 		}
-		b.ReportMetric(float64(total[false])/passes, "calls/s-off")
-		b.ReportMetric(float64(total[true])/passes, "calls/s-on")
+		if passes > 0 {
+			b.ReportMetric(float64(total[false])/float64(passes), "calls/s-off")
+			b.ReportMetric(float64(total[true])/float64(passes), "calls/s-on")
+		}
 		if total[false] > 0 {
 			b.ReportMetric(float64(total[true])/float64(total[false]), "rate-on/off")
 		}
 
-		const rate, calls, rounds = 600, 3000, 4
-		cpu := map[bool][]float64{}
-		for range rounds {
-			for _, on := range []bool{false, true} {
-				_, used := step(on, rate, calls)
-				cpu[on] = append(cpu[on], float64(used.Microseconds())/calls)
+		const rate, calls = 600, 3000
+		var off, on, ratio []float64
+		for i := range pairs {
+			got := map[bool]float64{}
+			for _, o := range []bool{i%2 == 1, i%2 == 0} {
+				_, used := step(o, rate, calls)
+				got[o] = float64(used.Microseconds()) / calls
 			}
+			off, on, ratio = append(off, got[false]), append(on, got[true]), append(ratio, got[true]/got[false])
+			progress("pair %d: CPU per call off %.0f µs, on %.0f µs, on/off %.3f", i+1, got[false], got[true], got[true]/got[false])
 		}
-		median := func(v []float64) float64 {
-			slices.Sort(v)
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		if pairs > 0 {
+			b.ReportMetric(median(off), "cpu-µs/call-off")
+			b.ReportMetric(median(on), "cpu-µs/call-on")
+			b.ReportMetric(median(ratio), "cpu-on/off")
 		}
-		off, on := median(cpu[false]), median(cpu[true])
-		b.ReportMetric(off, "cpu-µs/call-off")
-		b.ReportMetric(on, "cpu-µs/call-on")
-		b.ReportMetric(on/off, "cpu-on/off")
 	}
+}
+
+// median of v (sorted in place); 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// envInt is the integer in the environment variable name, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n >= 0 {
+		return n
+	}
+	return def
 }
 
 // BenchmarkTimelineRedisPerCall is what the timeline adds to a
