@@ -40,7 +40,7 @@ func (e *encoder) appendEntry(b []byte, at time.Time, nodeJSON []byte, kind, sum
 	b = appendString(b, kind)
 	if len(data) > 0 {
 		b = append(b, `,"d":`...)
-		b = e.appendObject(b, data, 0, true)
+		b = appendObject(e, b, data, 0, true)
 	}
 	if !e.raw {
 		for i := 0; i+1 < len(e.repl); i += 2 {
@@ -55,7 +55,8 @@ func (e *encoder) appendEntry(b []byte, at time.Time, nodeJSON []byte, kind, sum
 	return append(b, '}')
 }
 
-func (e *encoder) appendObject(b []byte, m map[string]any, depth int, top bool) []byte {
+// appendObject writes a map whose values take their key's redaction.
+func appendObject[V any](e *encoder, b []byte, m map[string]V, depth int, top bool) []byte {
 	b = append(b, '{')
 	first := true
 	for k, v := range m {
@@ -140,20 +141,9 @@ func (e *encoder) appendValue(b []byte, key string, v any, depth int, top bool) 
 		}
 		return append(b, v...)
 	case map[string]any:
-		return e.appendObject(b, v, depth, false)
+		return appendObject(e, b, v, depth, false)
 	case map[string]string:
-		b = append(b, '{')
-		first := true
-		for k, x := range v {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = e.appendValue(b, k, x, depth+1, false)
-		}
-		return append(b, '}')
+		return appendObject(e, b, v, depth, false)
 	case []any:
 		return appendList(e, b, key, v, depth)
 	case []string:
