@@ -532,20 +532,38 @@ func (d *dialog) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		d.respond(tx, req, 400, "Bad DTMF Body")
 		return
 	}
-	d.srv.respond(tx, req, 200, "OK")
-	// Delivered before the trace: the peer may send the next digit as soon
-	// as it has the 200, and digits must reach the call in order.
+	// Delivered before the 200: a phone sends its next digit's INFO once
+	// it has the 200 of the last, and sipgo handles each request on its
+	// own goroutine, so a digit delivered after its 200 could be overtaken
+	// by the next one.
 	d.deliver(Event{Kind: EventDTMF, Method: string(sip.INFO), Digit: digit, Duration: dur})
+	d.srv.respond(tx, req, 200, "OK")
 	d.traceStatus(req, 200, "OK")
 }
 
-// deliver sends an event without a reply. A full channel drops the event:
-// the call core is not reading, and blocking would stall the transaction.
+// deliverWait bounds how long an event waits for room in a dialog's
+// events channel.
+const deliverWait = 2 * time.Second
+
+// deliver sends an event without a reply. When the channel is full (the
+// call core is behind) the request's goroutine waits for room, up to
+// deliverWait: an INFO digit's 200 waits with it, which slows a phone
+// sending a burst of digits instead of losing them. After that, or once
+// the dialog has ended, the event is dropped and logged.
 func (d *dialog) deliver(ev Event) {
 	select {
 	case d.events <- ev:
+		return
 	default:
-		d.log().Warn("sip event dropped: events channel full", slog.String("kind", ev.Kind.String()))
+	}
+	t := time.NewTimer(deliverWait)
+	defer t.Stop()
+	select {
+	case d.events <- ev:
+	case <-d.done:
+	case <-t.C:
+		d.log().Warn("sip event dropped: the call did not take it", slog.String("kind", ev.Kind.String()),
+			slog.Duration("waited", deliverWait))
 	}
 }
 

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -471,6 +472,88 @@ func TestInfoDTMF(t *testing.T) {
 		t.Fatalf("unexpected event %+v", ev)
 	default:
 	}
+	require.NoError(t, s.Bye(ctx))
+	waitDone(t, in.Done(), "end")
+}
+
+// Digits sent by INFO one after the other, each once the last one's 200
+// has come, reach the call in the order they were sent: each is delivered
+// before its 200 leaves, though sipgo handles every request on its own
+// goroutine.
+func TestInfoDTMFInOrder(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := newPhone(t, phoneOpts{transport: "tcp"})
+	ctx := ctxT(t)
+	s, in := establish(t, ts, p, ctx)
+	const digits = "0123456789*#ABCD"
+	// Read as the call core does, while the digits come.
+	gotc := make(chan string, 1)
+	go func() {
+		var got strings.Builder
+		defer func() { gotc <- got.String() }()
+		for got.Len() < 8*len(digits) {
+			select {
+			case ev := <-in.Events():
+				got.WriteString(ev.Digit)
+			case <-time.After(wait):
+				return // what came so far; the comparison fails
+			}
+		}
+	}()
+	var want strings.Builder
+	for range 8 {
+		for i := range len(digits) {
+			req := sip.NewRequest(sip.INFO, s.InviteResponse.Contact().Address)
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf"))
+			req.SetBody([]byte{digits[i]})
+			res, err := s.Do(ctx, req)
+			require.NoError(t, err)
+			require.Equal(t, 200, res.StatusCode)
+			want.WriteByte(digits[i])
+		}
+	}
+	assert.Equal(t, want.String(), <-gotc)
+	require.NoError(t, s.Bye(ctx))
+	waitDone(t, in.Done(), "end")
+}
+
+// A call that is behind (nobody reads its events for a while) holds the
+// INFOs' 200s back instead of losing digits.
+func TestInfoDTMFWaitsForTheCall(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	p := newPhone(t, phoneOpts{transport: "tcp"})
+	ctx := ctxT(t)
+	s, in := establish(t, ts, p, ctx)
+	const digits = "0123456789*#ABCD0123" // more than the events channel holds
+	sent := make(chan error, 1)
+	go func() {
+		for i := range len(digits) {
+			req := sip.NewRequest(sip.INFO, s.InviteResponse.Contact().Address)
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf"))
+			req.SetBody([]byte{digits[i]})
+			res, err := s.Do(ctx, req)
+			if err == nil && res.StatusCode != 200 {
+				err = fmt.Errorf("INFO %c: %d", digits[i], res.StatusCode)
+			}
+			if err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-sent:
+		t.Fatalf("all INFOs answered while the call read nothing: %v", err)
+	default:
+	}
+	var got strings.Builder
+	for got.Len() < len(digits) {
+		got.WriteString(recvTimeout(t, in.Events(), wait, "dtmf").Digit)
+	}
+	assert.Equal(t, digits, got.String())
+	require.NoError(t, <-sent)
 	require.NoError(t, s.Bye(ctx))
 	waitDone(t, in.Done(), "end")
 }
