@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,8 +178,19 @@ func TestCallerHangsUpDuringICE(t *testing.T) {
 	n := nodeWith(t, b, nodeOptions{CallbackTimeout: 10 * time.Second})
 	caller := phone.New(t, phone.Options{User: "alice"})
 	dialCtx, hangUp := context.WithCancel(ctx)
-	dial := dialDID(dialCtx, caller, n, phone.DialOptions{FromUser: callerNumber})
+	// A CANCEL needs a provisional response first (RFC 3261 §9.1): the
+	// phone gives up without one. Under load the 100 Trying can reach the
+	// phone after the ICE reached the backend.
+	progressed := make(chan struct{})
+	var once sync.Once
+	dial := dialDID(dialCtx, caller, n, phone.DialOptions{FromUser: callerNumber,
+		OnProgress: func(int, *phone.Call) { once.Do(func() { close(progressed) }) }})
 	b.want(ctx, "ice")
+	select {
+	case <-progressed:
+	case <-ctx.Done():
+		t.Fatal("no provisional response")
+	}
 	hangUp() // the phone CANCELs its INVITE
 	select {
 	case d := <-dial:
