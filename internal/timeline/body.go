@@ -109,25 +109,7 @@ func (w *jsonRewriter) value(asArray arrayKind, c valueCtx, elemOf arrayKind) bo
 
 // object rewrites an object; cookie marks a cookie (its "value" is masked).
 func (w *jsonRewriter) object(cookie bool) bool {
-	if w.depth >= maxJSONDepth {
-		w.bad = true
-		return false
-	}
-	w.depth++
-	defer func() { w.depth-- }()
-	w.out = append(w.out, '{')
-	w.i++
-	for first := true; ; first = false {
-		w.ws()
-		if w.i >= len(w.in) {
-			w.bad = true
-			return false
-		}
-		if w.in[w.i] == '}' && first {
-			w.out = append(w.out, '}')
-			w.i++
-			return w.more()
-		}
+	return w.container('{', '}', func() bool {
 		key, ok := w.key()
 		if !ok {
 			return false
@@ -140,10 +122,36 @@ func (w *jsonRewriter) object(cookie bool) bool {
 			c = ctxNumber
 		}
 		w.ws()
-		if !w.value(arrayKindOf(key), c, arrPlain) {
+		return w.value(arrayKindOf(key), c, arrPlain)
+	})
+}
+
+// container rewrites the object or array opening at i, up to its closing
+// bracket; member rewrites one member or element.
+func (w *jsonRewriter) container(open, closing byte, member func() bool) bool {
+	if w.depth >= maxJSONDepth {
+		w.bad = true
+		return false
+	}
+	w.depth++
+	defer func() { w.depth-- }()
+	w.out = append(w.out, open)
+	w.i++
+	for first := true; ; first = false {
+		w.ws()
+		if w.i >= len(w.in) {
+			w.bad = true
 			return false
 		}
-		if done, ok := w.separator('}'); done || !ok {
+		if w.in[w.i] == closing && first {
+			w.out = append(w.out, closing)
+			w.i++
+			return w.more()
+		}
+		if !member() {
+			return false
+		}
+		if done, ok := w.separator(closing); done || !ok {
 			return ok
 		}
 	}
@@ -206,32 +214,7 @@ func (w *jsonRewriter) key() ([]byte, bool) {
 
 // array rewrites an array of kind; its elements take c.
 func (w *jsonRewriter) array(kind arrayKind, c valueCtx) bool {
-	if w.depth >= maxJSONDepth {
-		w.bad = true
-		return false
-	}
-	w.depth++
-	defer func() { w.depth-- }()
-	w.out = append(w.out, '[')
-	w.i++
-	for first := true; ; first = false {
-		w.ws()
-		if w.i >= len(w.in) {
-			w.bad = true
-			return false
-		}
-		if w.in[w.i] == ']' && first {
-			w.out = append(w.out, ']')
-			w.i++
-			return w.more()
-		}
-		if !w.value(kind, c, kind) {
-			return false
-		}
-		if done, ok := w.separator(']'); done || !ok {
-			return ok
-		}
-	}
+	return w.container('[', ']', func() bool { return w.value(kind, c, kind) })
 }
 
 // str rewrites a string value in context c.

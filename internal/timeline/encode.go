@@ -174,29 +174,9 @@ func (e *encoder) appendValue(b []byte, key string, v any, depth int, top bool) 
 func (e *encoder) appendCookies(b []byte, v any, depth int) []byte {
 	switch v := v.(type) {
 	case map[string]string:
-		b = append(b, '{')
-		first := true
-		for k := range v {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, `:"`+cookieMask+`"`...)
-		}
-		return append(b, '}')
+		return appendMaskedValues(b, v)
 	case map[string]any:
-		b = append(b, '{')
-		first := true
-		for k := range v {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, `:"`+cookieMask+`"`...)
-		}
-		return append(b, '}')
+		return appendMaskedValues(b, v)
 	case []any:
 		b = append(b, '[')
 		for i, x := range v {
@@ -228,6 +208,21 @@ func (e *encoder) appendCookies(b []byte, v any, depth int) []byte {
 		return append(b, ']')
 	}
 	return append(b, `"`+cookieMask+`"`...)
+}
+
+// appendMaskedValues writes a map's keys with every value masked.
+func appendMaskedValues[V any](b []byte, m map[string]V) []byte {
+	b = append(b, '{')
+	first := true
+	for k := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, `:"`+cookieMask+`"`...)
+	}
+	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -126,10 +126,9 @@ func decode(b []byte) (Entry, error) {
 	return Entry{T: time.UnixMicro(s.T), Node: s.N, Kind: s.K, Summary: s.S, Data: data}, nil
 }
 
-// marker is the stored entry that ends a truncated timeline; nodeJSON is
-// the node id as a JSON string.
-func marker(at time.Time, nodeJSON []byte, max int) []byte {
-	b := make([]byte, 0, 128)
+// appendMarker appends the stored entry that ends a truncated timeline;
+// nodeJSON is the node id as a JSON string.
+func appendMarker(b []byte, at time.Time, nodeJSON []byte, max int) []byte {
 	b = append(b, `{"t":`...)
 	b = strconv.AppendInt(b, at.UnixMicro(), 10)
 	b = append(b, `,"n":`...)

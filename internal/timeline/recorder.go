@@ -352,8 +352,13 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		b.Entries = append(b.Entries, buf[start0:end:end])
 		start0 = end
 	}
+	// Markers go into the same buffer (most are never stored: only a
+	// call at its limit takes one). Appending may move buf; the entries
+	// cut above keep the array they were cut from.
 	for i := range batches {
-		batches[i].Marker = marker(last[i], r.nodeJSON, r.o.MaxEntries)
+		from := len(buf)
+		buf = appendMarker(buf, last[i], r.nodeJSON, r.o.MaxEntries)
+		batches[i].Marker = buf[from:len(buf):len(buf)]
 	}
 	res, err := r.b.Append(ctx, batches)
 	r.m.written.Add(float64(res.Written))

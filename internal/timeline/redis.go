@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -126,7 +125,7 @@ func (r *Redis) Append(ctx context.Context, batches []Batch) (AppendResult, erro
 			b := batches[todo[i]]
 			vals, err := cmd.Int64Slice()
 			switch {
-			case err != nil && !full && isNoScript(err):
+			case err != nil && !full && redis.HasErrorPrefix(err, "NOSCRIPT"):
 				again = append(again, todo[i])
 			case err != nil:
 				res.Failed += len(b.Entries)
@@ -155,10 +154,6 @@ func (r *Redis) Append(ctx context.Context, batches []Batch) (AppendResult, erro
 		return res, fmt.Errorf("timeline: appending to redis: %w (%d of %d calls failed)", errs[0], len(errs), len(batches))
 	}
 	return res, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 // Read implements Backend.

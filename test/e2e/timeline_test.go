@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,76 +11,32 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcore/callcore/internal/app"
+	"github.com/callcore/callcore/test/internal/tlsteps"
 	"github.com/callcore/callcore/test/phone"
 )
 
-// tlEntry is one entry of GET /calling/v1/calls/id/{id}/timeline.
-type tlEntry struct {
-	T       string         `json:"t"`
-	Node    string         `json:"node"`
-	Kind    string         `json:"kind"`
-	Summary string         `json:"summary"`
-	Data    map[string]any `json:"data"`
-}
-
-func (e tlEntry) String() string { return e.Kind + ": " + e.Summary }
-
 // timelineOf reads a call's timeline from a node; raw is the body as sent.
-func timelineOf(ctx context.Context, t *testing.T, n *app.App, id string) (entries []tlEntry, raw string) {
+func timelineOf(ctx context.Context, t *testing.T, n *app.App, id string) (entries []tlsteps.Entry, raw string) {
 	t.Helper()
 	code, body := rest(ctx, t, n, http.MethodGet, "/calling/v1/calls/id/"+id+"/timeline", "")
 	require.Equal(t, http.StatusOK, code, "%s", body)
-	var reply struct {
-		CallID  string    `json:"callId"`
-		Entries []tlEntry `json:"entries"`
-	}
-	require.NoError(t, json.Unmarshal(body, &reply), "%s", body)
-	require.Equal(t, id, reply.CallID)
-	return reply.Entries, string(body)
-}
-
-// step is an expected timeline entry: its kind and the start of its
-// summary.
-type step struct{ kind, summary string }
-
-// inOrder returns the entries matching want, one per step, in order, or
-// the first step it could not find.
-func inOrder(entries []tlEntry, want []step) ([]tlEntry, *step) {
-	var found []tlEntry
-	i := 0
-	for _, w := range want {
-		for i < len(entries) && (entries[i].Kind != w.kind || !strings.HasPrefix(entries[i].Summary, w.summary)) {
-			i++
-		}
-		if i == len(entries) {
-			return found, &w
-		}
-		found = append(found, entries[i])
-		i++
-	}
-	return found, nil
+	entries, err := tlsteps.Decode(body, id)
+	require.NoError(t, err)
+	return entries, string(body)
 }
 
 // waitTimeline polls a call's timeline until it holds want in order.
-func waitTimeline(ctx context.Context, t *testing.T, n *app.App, id string, want []step) []tlEntry {
+func waitTimeline(ctx context.Context, t *testing.T, n *app.App, id string, want []step) []tlsteps.Entry {
 	t.Helper()
-	for {
+	found, err := tlsteps.Wait(ctx, func() ([]tlsteps.Entry, error) {
 		entries, _ := timelineOf(ctx, t, n, id)
-		if found, missing := inOrder(entries, want); missing == nil {
-			return found
-		} else if ctx.Err() != nil {
-			var lines []string
-			for _, e := range entries {
-				lines = append(lines, e.String())
-			}
-			t.Fatalf("timeline of %s lacks %q after %d matching steps:\n%s", id, *missing, len(found), strings.Join(lines, "\n"))
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return entries, nil
+	}, want)
+	require.NoError(t, err, "timeline of %s", id)
+	return found
 }
+
+type step = tlsteps.Step
 
 // The timeline of a call whose ICE primary URL fails and whose fallback
 // answers (say, runMenu), with a digit from the phone, a PIE and a hangup:
@@ -113,10 +67,10 @@ func TestTimelineOfACall(t *testing.T) {
 
 	// While the call runs: the steps so far, up to the menu's prompt.
 	running := waitTimeline(ctx, t, n, id, []step{
-		{"sip", "received INVITE"},
-		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
-		{"media", "prompt started: tts"}, // say
-		{"media", "prompt started: tts"}, // the menu
+		{Kind: "sip", Summary: "received INVITE"},
+		{Kind: "svaml", Summary: "svaml (ice): answer, setCookie, say → runMenu"},
+		{Kind: "media", Summary: "prompt started: tts"}, // say
+		{Kind: "media", Summary: "prompt started: tts"}, // the menu
 	})
 	require.NotEmpty(t, running)
 	entries, _ := timelineOf(ctx, t, n, id)
@@ -129,30 +83,30 @@ func TestTimelineOfACall(t *testing.T) {
 	ended(ctx, t, c)
 
 	want := []step{
-		{"sip", "received INVITE"},
-		{"sip", "sent 100 Trying to INVITE"},
-		{"state", "call started (inbound)"},
-		{"state", "state initiated → awaiting_ice (ice_sent)"},
-		{"callback", "ice callback: HTTP 200 in "},
-		{"state", "state awaiting_ice → executing (reply)"},
-		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
-		{"sip", "sent 200 OK to INVITE"},
-		{"sip", "received ACK"},
-		{"media", "prompt started: tts to the caller"},
-		{"media", "prompt finished: tts"},
-		{"media", "prompt started: tts to the caller"},
-		{"media", "digit 1 received"},
-		{"media", "menu main result: return"},
-		{"callback", "pie callback: HTTP 200 in "},
-		{"svaml", "svaml (pie): say → hangup"},
-		{"media", "prompt started: tts to the caller"},
-		{"state", "state executing → ending (hangup): ANSWERED/MANAGERHANGUP"},
-		{"sip", "sent BYE"},
-		{"sip", "received 200 OK to BYE"},
-		{"state", "state ending → ended (torn_down)"},
+		{Kind: "sip", Summary: "received INVITE"},
+		{Kind: "sip", Summary: "sent 100 Trying to INVITE"},
+		{Kind: "state", Summary: "call started (inbound)"},
+		{Kind: "state", Summary: "state initiated → awaiting_ice (ice_sent)"},
+		{Kind: "callback", Summary: "ice callback: HTTP 200 in "},
+		{Kind: "state", Summary: "state awaiting_ice → executing (reply)"},
+		{Kind: "svaml", Summary: "svaml (ice): answer, setCookie, say → runMenu"},
+		{Kind: "sip", Summary: "sent 200 OK to INVITE"},
+		{Kind: "sip", Summary: "received ACK"},
+		{Kind: "media", Summary: "prompt started: tts to the caller"},
+		{Kind: "media", Summary: "prompt finished: tts"},
+		{Kind: "media", Summary: "prompt started: tts to the caller"},
+		{Kind: "media", Summary: "digit 1 received"},
+		{Kind: "media", Summary: "menu main result: return"},
+		{Kind: "callback", Summary: "pie callback: HTTP 200 in "},
+		{Kind: "svaml", Summary: "svaml (pie): say → hangup"},
+		{Kind: "media", Summary: "prompt started: tts to the caller"},
+		{Kind: "state", Summary: "state executing → ending (hangup): ANSWERED/MANAGERHANGUP"},
+		{Kind: "sip", Summary: "sent BYE"},
+		{Kind: "sip", Summary: "received 200 OK to BYE"},
+		{Kind: "state", Summary: "state ending → ended (torn_down)"},
 	}
 	got := waitTimeline(ctx, t, n, id, want)
-	waitTimeline(ctx, t, n, id, []step{{"state", "state executing → ending"}, {"callback", "dice callback: HTTP 200 in "}})
+	waitTimeline(ctx, t, n, id, []step{{Kind: "state", Summary: "state executing → ending"}, {Kind: "callback", Summary: "dice callback: HTTP 200 in "}})
 	entries, raw := timelineOf(ctx, t, n, id)
 
 	// Times are ordered, in ms, and the node names itself.
@@ -181,7 +135,7 @@ func TestTimelineOfACall(t *testing.T) {
 	assert.Contains(t, iceEntry.Data["reply"], `"name":"setCookie","key":"pin","value":"***"`)
 	assert.Equal(t, "1", got[12].Data["digit"])
 	assert.Contains(t, got[14].Data["request"], `"value":"***"`, "cookie values masked in the PIE")
-	dice, _ := inOrder(entries, []step{{"callback", "dice callback: HTTP 200 in "}})
+	dice, _ := tlsteps.InOrder(entries, []step{{Kind: "callback", Summary: "dice callback: HTTP 200 in "}})
 	require.Len(t, dice, 1)
 	assert.Equal(t, true, dice[0].Data["fallback"])
 

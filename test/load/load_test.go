@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +75,16 @@ func startNodeAs(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL,
 
 // startNodePorts is startNodeAs with ports RTP ports.
 func startNodePorts(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp, ports int) *app.App {
+	a, _ := startNodeConfig(tb, reg, callbackURL, redisURL, id, rtp, ports, "")
+	return a
+}
+
+// startNodeConfig starts a node like startNodePorts, with extra YAML
+// sections (e.g. "timeline: {enabled: false}"). stop stops it and lets go
+// of it (also done at cleanup): a benchmark that starts many nodes does
+// not keep the stopped ones' calls for the garbage collector of every
+// later step.
+func startNodeConfig(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp, ports int, extra string) (n *app.App, stop func()) {
 	tb.Helper()
 	y := fmt.Sprintf(`
 node:  {id: %s, region: euc1}
@@ -84,12 +95,13 @@ media: {rtp_ports: "%d-%d"}
 pstn:  {gateway: "sip:127.0.0.1:9"}
 store: {redis_url: %q}
 log:   {level: error}
+%s
 apps:
   - key: %s
     secret: %s
     callback_url: %s/cb
     numbers: [%q, %q]
-`, id, rtp, rtp+ports-1, redisURL, appKey, appSecret, callbackURL, sayDID, holdDID)
+`, id, rtp, rtp+ports-1, redisURL, extra, appKey, appSecret, callbackURL, sayDID, holdDID)
 	cfg, err := config.Parse("load.yml", []byte(y))
 	if err != nil {
 		tb.Fatal(err)
@@ -101,14 +113,20 @@ apps:
 	if err := a.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			tb.Logf("node %s: stop: %v", id, err)
-		}
-	})
-	return a
+	n = a
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := a.Stop(ctx); err != nil {
+				tb.Logf("node %s: stop: %v", id, err)
+			}
+			a = nil
+		})
+	}
+	tb.Cleanup(stop)
+	return n, stop
 }
 
 // sipp runs one sipp UAC scenario and returns its count of failed calls.

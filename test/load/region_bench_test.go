@@ -62,6 +62,26 @@ func newEventBackend(tb testing.TB) *eventBackend {
 	return eb
 }
 
+// sayCall makes one call to the say-and-hangup number of n and waits for
+// its end and its DiCE; it returns the call id the DiCE carried.
+func sayCall(ctx context.Context, tb testing.TB, p *phone.Phone, n *app.App, eb *eventBackend) string {
+	tb.Helper()
+	c, err := p.Dial(ctx, "sip:"+sayDID+"@"+n.SIPAddr(), phone.DialOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.WaitEnd(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case id := <-eb.dice:
+		return id
+	case <-ctx.Done():
+		tb.Fatal("no DiCE")
+	}
+	return ""
+}
+
 // BenchmarkRedisPerCall counts the Redis round trips and bytes of one call
 // lifecycle on a Redis-backed node: INVITE → ICE → answer, say → hangup →
 // DiCE delivered through the outbox. The node's idle traffic (heartbeats,
@@ -74,20 +94,7 @@ func BenchmarkRedisPerCall(b *testing.B) {
 	p := phone.New(b, phone.Options{User: "rt", Logger: quietLogger()})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	one := func() {
-		c, err := p.Dial(ctx, "sip:"+sayDID+"@"+n.SIPAddr(), phone.DialOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.WaitEnd(ctx); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-eb.dice:
-		case <-ctx.Done():
-			b.Fatal("no DiCE")
-		}
-	}
+	one := func() { sayCall(ctx, b, p, n, eb) }
 	for range 3 {
 		one() // warm pools and connections
 	}

@@ -3,12 +3,10 @@ package load
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,60 +15,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/callcore/callcore/internal/app"
-	"github.com/callcore/callcore/internal/config"
 	"github.com/callcore/callcore/internal/testutil/redisserver"
 	"github.com/callcore/callcore/test/phone"
 )
 
 // startTimelineNode starts a node like startNodePorts (with 10 000 RTP
-// ports from rtp), with the timeline on or off. stop stops it (also done
-// at cleanup).
+// ports from rtp), with the timeline on or off (see startNodeConfig).
 func startTimelineNode(tb testing.TB, reg *prometheus.Registry, callbackURL, redisURL, id string, rtp int, timeline bool) (n *app.App, stop func()) {
-	tb.Helper()
-	y := fmt.Sprintf(`
-node:  {id: %s, region: euc1}
-api:   {listen: "127.0.0.1:0", base_url: "http://127.0.0.1:8080"}
-ops:   {listen: ""}
-sip:   {listen: "127.0.0.1:0", public_host: "127.0.0.1"}
-media: {rtp_ports: "%d-%d"}
-pstn:  {gateway: "sip:127.0.0.1:9"}
-store: {redis_url: %q}
-timeline: {enabled: %v}
-log:   {level: error}
-apps:
-  - key: %s
-    secret: %s
-    callback_url: %s/cb
-    numbers: [%q, %q]
-`, id, rtp, rtp+9999, redisURL, timeline, appKey, appSecret, callbackURL, sayDID, holdDID)
-	cfg, err := config.Parse("load.yml", []byte(y))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a, err := app.New(cfg, app.Options{Registry: reg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	n = a
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := a.Stop(ctx); err != nil {
-				tb.Logf("node %s: stop: %v", id, err)
-			}
-			// Not held by the cleanup until the benchmark ends: a
-			// stopped node's calls and timelines would weigh on the
-			// garbage collector of every later step.
-			a = nil
-		})
-	}
-	tb.Cleanup(stop)
-	return n, stop
+	return startNodeConfig(tb, reg, callbackURL, redisURL, id, rtp, 10000, fmt.Sprintf("timeline: {enabled: %v}", timeline))
 }
 
 // progress prints a line of a long benchmark as it happens (b.Logf
@@ -253,19 +205,7 @@ func BenchmarkTimelineRedisPerCall(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			var ids []string
 			one := func() {
-				c, err := p.Dial(ctx, "sip:"+sayDID+"@"+n.SIPAddr(), phone.DialOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.WaitEnd(ctx); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case id := <-eb.dice:
-					ids = append(ids, id)
-				case <-ctx.Done():
-					b.Fatal("no DiCE")
-				}
+				ids = append(ids, sayCall(ctx, b, p, n, eb))
 				time.Sleep(200 * time.Millisecond) // the last entries flushed
 			}
 			for range 3 {

@@ -2,9 +2,7 @@ package region_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,71 +11,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcore/callcore/internal/testutil/redisserver"
+	"github.com/callcore/callcore/test/internal/tlsteps"
 	"github.com/callcore/callcore/test/phone"
 )
 
-// tlEntry is one entry of GET /calling/v1/calls/id/{id}/timeline.
-type tlEntry struct {
-	T       string         `json:"t"`
-	Node    string         `json:"node"`
-	Kind    string         `json:"kind"`
-	Summary string         `json:"summary"`
-	Data    map[string]any `json:"data"`
-}
+type tlStep = tlsteps.Step
 
-// tlStep is an expected entry: its kind and the start of its summary.
-type tlStep struct{ kind, summary string }
-
-func timelineFrom(ctx context.Context, t *testing.T, n *node, id string) ([]tlEntry, string) {
+func timelineFrom(ctx context.Context, t *testing.T, n *node, id string) ([]tlsteps.Entry, string) {
 	t.Helper()
 	code, body := n.rest(ctx, http.MethodGet, "/calling/v1/calls/id/"+id+"/timeline", "")
 	require.Equal(t, http.StatusOK, code, "%s", body)
-	var reply struct {
-		CallID  string    `json:"callId"`
-		Entries []tlEntry `json:"entries"`
-	}
-	require.NoError(t, json.Unmarshal(body, &reply), "%s", body)
-	require.Equal(t, id, reply.CallID)
-	return reply.Entries, string(body)
-}
-
-// matchSteps returns the entries matching want in order, and the first
-// step not found.
-func matchSteps(entries []tlEntry, want []tlStep) ([]tlEntry, *tlStep) {
-	var found []tlEntry
-	i := 0
-	for _, w := range want {
-		for i < len(entries) && (entries[i].Kind != w.kind || !strings.HasPrefix(entries[i].Summary, w.summary)) {
-			i++
-		}
-		if i == len(entries) {
-			return found, &w
-		}
-		found = append(found, entries[i])
-		i++
-	}
-	return found, nil
+	entries, err := tlsteps.Decode(body, id)
+	require.NoError(t, err)
+	return entries, string(body)
 }
 
 // waitSteps polls a call's timeline on n until it holds want in order.
-func waitSteps(ctx context.Context, t *testing.T, n *node, id string, want []tlStep) []tlEntry {
+func waitSteps(ctx context.Context, t *testing.T, n *node, id string, want []tlStep) []tlsteps.Entry {
 	t.Helper()
-	for {
+	found, err := tlsteps.Wait(ctx, func() ([]tlsteps.Entry, error) {
 		entries, _ := timelineFrom(ctx, t, n, id)
-		found, missing := matchSteps(entries, want)
-		if missing == nil {
-			return found
-		}
-		select {
-		case <-ctx.Done():
-			var lines []string
-			for _, e := range entries {
-				lines = append(lines, e.Node+" "+e.Kind+": "+e.Summary)
-			}
-			t.Fatalf("timeline of %s on %s lacks %q:\n%s", id, n.id, *missing, strings.Join(lines, "\n"))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return entries, nil
+	}, want)
+	require.NoError(t, err, "timeline of %s on %s", id, n.id)
+	return found
 }
 
 // A call runs on node A (its ICE primary URL down, the fallback
@@ -108,42 +65,42 @@ func TestTimelineFromAnotherNode(t *testing.T) {
 
 	// While the call runs, node B already sees it up to the menu prompt.
 	waitSteps(ctx, t, nb, id, []tlStep{
-		{"sip", "received INVITE"},
-		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
-		{"media", "prompt started: tts"},
-		{"media", "prompt started: tts"},
+		{Kind: "sip", Summary: "received INVITE"},
+		{Kind: "svaml", Summary: "svaml (ice): answer, setCookie, say → runMenu"},
+		{Kind: "media", Summary: "prompt started: tts"},
+		{Kind: "media", Summary: "prompt started: tts"},
 	})
 	require.NoError(t, c.SendDTMF(ctx, "1"))
 	b.waitFor(ctx, "a PIE", func() bool { return len(b.events("pie")) == 1 })
-	waitSteps(ctx, t, nb, id, []tlStep{{"state", "state executing → connected"}})
+	waitSteps(ctx, t, nb, id, []tlStep{{Kind: "state", Summary: "state executing → connected"}})
 	require.NoError(t, c.Hangup(ctx))
 	b.waitFor(ctx, "the DiCE", func() bool { return len(b.events("dice")) == 1 })
 
 	got := waitSteps(ctx, t, nb, id, []tlStep{
-		{"sip", "received INVITE"},
-		{"sip", "sent 100 Trying to INVITE"},
-		{"state", "call started (inbound)"},
-		{"state", "state initiated → awaiting_ice (ice_sent)"},
-		{"callback", "ice callback: HTTP 200 in "},
-		{"state", "state awaiting_ice → executing (reply)"},
-		{"svaml", "svaml (ice): answer, setCookie, say → runMenu"},
-		{"sip", "sent 200 OK to INVITE"},
-		{"sip", "received ACK"},
-		{"media", "prompt started: tts to the caller"},
-		{"media", "prompt finished: tts"},
-		{"media", "prompt started: tts to the caller"},
-		{"media", "digit 1 received"},
-		{"media", "menu main result: return"},
-		{"callback", "pie callback: HTTP 200 in "},
-		{"svaml", "svaml (pie): continue"},
-		{"state", "state executing → connected (connected)"},
-		{"sip", "received BYE"},
+		{Kind: "sip", Summary: "received INVITE"},
+		{Kind: "sip", Summary: "sent 100 Trying to INVITE"},
+		{Kind: "state", Summary: "call started (inbound)"},
+		{Kind: "state", Summary: "state initiated → awaiting_ice (ice_sent)"},
+		{Kind: "callback", Summary: "ice callback: HTTP 200 in "},
+		{Kind: "state", Summary: "state awaiting_ice → executing (reply)"},
+		{Kind: "svaml", Summary: "svaml (ice): answer, setCookie, say → runMenu"},
+		{Kind: "sip", Summary: "sent 200 OK to INVITE"},
+		{Kind: "sip", Summary: "received ACK"},
+		{Kind: "media", Summary: "prompt started: tts to the caller"},
+		{Kind: "media", Summary: "prompt finished: tts"},
+		{Kind: "media", Summary: "prompt started: tts to the caller"},
+		{Kind: "media", Summary: "digit 1 received"},
+		{Kind: "media", Summary: "menu main result: return"},
+		{Kind: "callback", Summary: "pie callback: HTTP 200 in "},
+		{Kind: "svaml", Summary: "svaml (pie): continue"},
+		{Kind: "state", Summary: "state executing → connected (connected)"},
+		{Kind: "sip", Summary: "received BYE"},
 		// The 200 OK to the BYE races with the call's reaction to it.
-		{"state", "state connected → ending (hangup): ANSWERED/CALLERHANGUP"},
-		{"state", "state ending → ended (torn_down)"},
+		{Kind: "state", Summary: "state connected → ending (hangup): ANSWERED/CALLERHANGUP"},
+		{Kind: "state", Summary: "state ending → ended (torn_down)"},
 	})
-	waitSteps(ctx, t, nb, id, []tlStep{{"state", "state connected → ending"}, {"callback", "dice callback: HTTP 200 in "}})
-	waitSteps(ctx, t, nb, id, []tlStep{{"sip", "received BYE"}, {"sip", "sent 200 OK to BYE"}})
+	waitSteps(ctx, t, nb, id, []tlStep{{Kind: "state", Summary: "state connected → ending"}, {Kind: "callback", Summary: "dice callback: HTTP 200 in "}})
+	waitSteps(ctx, t, nb, id, []tlStep{{Kind: "sip", Summary: "received BYE"}, {Kind: "sip", Summary: "sent 200 OK to BYE"}})
 	entries, raw := timelineFrom(ctx, t, nb, id)
 	for _, e := range entries {
 		assert.Equal(t, "node-a", e.Node, "%s: %s", e.Kind, e.Summary)
